@@ -1,0 +1,95 @@
+"""Fakes for the model backends. Each one models its compute cost by sleeping on the virtual clock."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from voice_livemind.asr import Word
+from voice_livemind.llm.base import Generation
+
+RATE = 16000
+
+
+def tone(seconds: float, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def silence(seconds: float, rate: int = RATE) -> np.ndarray:
+    return np.zeros(int(seconds * rate), dtype=np.float32)
+
+
+def energy_vad(samples: np.ndarray) -> bool:
+    return float(np.sqrt(np.mean(samples**2))) > 0.01
+
+
+class ScriptedASR:
+    """Recognises a fixed script: a word is heard once the buffer reaches its end time."""
+
+    def __init__(self, clock, words: list[tuple[float, float, str]], cost_s: float = 0.3):
+        self.clock = clock
+        self.words = words  # (start, end, text), times relative to the buffer start
+        self.cost_s = cost_s
+        self.calls = 0
+
+    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        self.calls += 1
+        self.clock.sleep(self.cost_s)
+        heard_until = audio.shape[0] / RATE
+        return [Word(s, e, w) for s, e, w in self.words if e <= heard_until]
+
+
+class ScriptedChatModel:
+    """Replies from a list (cycled), streaming word by word; costs prefill + per-token time."""
+
+    name = "scripted"
+
+    def __init__(self, clock, replies: list[str], prefill_s: float = 0.2, per_token_s: float = 0.05):
+        self.clock = clock
+        self.replies = replies
+        self.prefill_s = prefill_s
+        self.per_token_s = per_token_s
+        self.calls: list[list[dict]] = []
+
+    def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), stop_at_newline=False,
+                 on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
+        reply = self.replies[len(self.calls) % len(self.replies)]
+        self.calls.append(messages)
+        self.clock.sleep(self.prefill_s)
+        body = reply[len(prefix):] if reply.startswith(prefix) else reply
+        pieces = re.findall(r"\s*\S+", body)  # one "token" per word, with its leading space
+        kept = pieces[:max_new_tokens]
+        for piece in kept:
+            self.clock.sleep(self.per_token_s)
+            if on_text is not None:
+                on_text(piece)
+        text = (prefix if reply.startswith(prefix) else "") + "".join(kept)
+        return Generation(text, len(kept), 10, hit_token_cap=len(kept) < len(pieces))
+
+
+class FakeTTS:
+    sample_rate = 22050
+
+    def __init__(self, clock, cost_s: float = 0.05):
+        self.clock = clock
+        self.cost_s = cost_s
+        self.spoken: list[str] = []
+
+    def synthesize(self, text: str):
+        self.clock.sleep(self.cost_s)
+        self.spoken.append(text)
+        yield np.full(int(0.05 * len(text) * self.sample_rate), 0.1, dtype=np.float32)
+
+
+class ListSink:
+    def __init__(self):
+        self.chunks = []
+        self.closed = False
+
+    def write(self, samples, sample_rate):
+        self.chunks.append((samples, sample_rate))
+
+    def close(self):
+        self.closed = True

@@ -1,0 +1,195 @@
+"""LiveMind building blocks: reply parsing, inference memory, and prompt layouts."""
+
+import pytest
+
+from voice_livemind.livemind.actions import COMPLETE, SIMPLIFIED, Action, action_set, parse_reply
+from voice_livemind.livemind.memory import Entry, InferenceMemory
+from voice_livemind.livemind.prompts import answer_messages, baseline_messages, inference_messages
+
+# --- actions -----------------------------------------------------------------------------------------
+
+
+def test_action_sets():
+    assert action_set("simplified") == ("inference", "wait")
+    assert action_set("complete") == ("background", "inference", "hypothesize", "wait")
+    with pytest.raises(KeyError):
+        action_set("other")
+
+
+@pytest.mark.parametrize(
+    "reply, expected",
+    [
+        ("action inference. note", Action("inference", "note", True)),
+        ("action wait.", Action("wait", "", True)),
+        ("Action Inference: note", Action("inference", "note", True)),
+        ("ACTION WAIT", Action("wait", "", True)),
+        ("action wait. extra text", Action("wait", "", True)),  # wait carries no text
+        ("  action inference.  The user wants a capital city.  ", Action("inference", "The user wants a capital city.", True)),
+        ("action: inference - x is 3.5", Action("inference", "x is 3.5", True)),
+        ("action inference.", Action("inference", "", True)),
+        ("action inference. line one\nline two", Action("inference", "line one\nline two", True)),
+    ],
+)
+def test_parse_reply_formatted(reply, expected):
+    assert parse_reply(reply) == expected
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "The capital of France is Paris.",
+        "action dance. x",  # unknown action under the simplified set
+        "action background. the user is asking about geography",  # complete-set action, simplified set
+        "action hypothesize. maybe Paris",
+        "Sure! action inference. x",  # the format must open the reply
+        "action waiting for more",  # "waiting" is not "wait"
+        "",
+    ],
+)
+def test_parse_reply_unformatted_is_kept_whole_as_inference(reply):
+    assert parse_reply(reply) == Action("inference", reply.strip(), False)
+
+
+def test_parse_reply_garbage_is_stripped():
+    assert parse_reply("  garbage here \n") == Action("inference", "garbage here", False)
+
+
+def test_complete_set_accepts_background_and_hypothesize():
+    assert parse_reply("action background. geography question", COMPLETE) == Action("background", "geography question", True)
+    assert parse_reply("Action Hypothesize: maybe Paris", COMPLETE) == Action("hypothesize", "maybe Paris", True)
+    assert parse_reply("action wait. x", COMPLETE) == Action("wait", "", True)
+    assert parse_reply("action dance. x", COMPLETE) == Action("inference", "action dance. x", False)
+
+
+def test_default_allowed_set_is_simplified():
+    assert parse_reply("action background. x") == parse_reply("action background. x", SIMPLIFIED)
+    assert parse_reply("action background. x").parsed is False
+
+
+# --- memory ------------------------------------------------------------------------------------------
+
+
+def memory_of(*entries: Entry) -> InferenceMemory:
+    memory = InferenceMemory()
+    for entry in entries:
+        memory.add(entry)
+    return memory
+
+
+A = Entry(("What is the capital of France?",), "inference", "The user asks for a capital.")
+B = Entry(("I think it is Paris,", "but I am not sure."), "wait", "")
+C = Entry(("Is it Lyon?",), "inference", "Lyon is not the capital.")
+
+
+def test_empty_memory():
+    memory = InferenceMemory()
+    assert memory.covered() == 0
+    assert memory.notes() == []
+    assert memory.align(["anything"]) == 0
+    assert memory.align([]) == 0
+
+
+def test_covered_counts_segments():
+    assert memory_of(A).covered() == 1
+    assert memory_of(A, B).covered() == 3
+    assert memory_of(A, B, C).covered() == 4
+
+
+def test_notes_skip_wait_entries_and_empty_text():
+    empty = Entry(("x y z w v u",), "inference", "")
+    hyp = Entry(("More words here.",), "hypothesize", "Maybe Paris.")
+    assert memory_of(A, B, empty, C, hyp).notes() == ["The user asks for a capital.", "Lyon is not the capital.", "Maybe Paris."]
+
+
+def test_align_keeps_matching_prefix():
+    memory = memory_of(A, B, C)
+    segments = ["What is the capital of France?", "I think it is Paris,", "but I am not sure.", "Is it Lyon?", "Or Nice?"]
+    assert memory.align(segments) == 0
+    assert memory.entries == [A, B, C]
+    assert memory.covered() == 4
+
+
+def test_align_drops_from_the_first_mismatch_on():
+    memory = memory_of(A, B, C)
+    segments = ["What is the capital of France?", "I think it is Paris,", "but I am sure.", "Is it Lyon?"]
+    assert memory.align(segments) == 2  # B no longer matches, so B and C (written after it) go
+    assert memory.entries == [A]
+    assert memory.covered() == 1
+    assert memory.notes() == ["The user asks for a capital."]
+
+
+def test_align_first_entry_mismatch_drops_everything():
+    memory = memory_of(A, B, C)
+    assert memory.align(["What is the capital of Spain?", "I think it is Paris,", "but I am not sure.", "Is it Lyon?"]) == 3
+    assert memory.entries == []
+    assert memory.covered() == 0
+
+
+def test_align_drops_entries_beyond_shorter_segments():
+    memory = memory_of(A, B, C)
+    # the segmenter re-merged: only the first segment is still there
+    assert memory.align(["What is the capital of France?", "I think it is Paris, but I am not sure."]) == 2
+    assert memory.entries == [A]
+
+
+def test_align_with_no_segments_drops_everything():
+    memory = memory_of(A, B)
+    assert memory.align([]) == 2
+    assert memory.entries == []
+
+
+def test_align_partial_entry_span_is_a_mismatch():
+    memory = memory_of(A, B)
+    # B covered two segments; only the first of them is present now
+    assert memory.align(["What is the capital of France?", "I think it is Paris,"]) == 1
+    assert memory.entries == [A]
+
+
+# --- prompts -----------------------------------------------------------------------------------------
+
+SEGMENTS = ["What is the capital of France?", "I think it is Paris,"]
+NOTES = ["The user asks for a capital."]
+
+
+def test_inference_messages_exact():
+    assert inference_messages("SYS", SEGMENTS, NOTES) == [
+        {"role": "system", "content": "SYS"},
+        {
+            "role": "user",
+            "content": "Incomplete prompt: What is the capital of France? I think it is Paris,\n\n"
+            "Previous inferences:\n(1) The user asks for a capital.",
+        },
+    ]
+
+
+def test_inference_messages_several_and_no_notes():
+    assert inference_messages("S", ["a b"], ["one", "two"])[1]["content"] == (
+        "Incomplete prompt: a b\n\nPrevious inferences:\n(1) one\n(2) two"
+    )
+    assert inference_messages("S", ["a b"], [])[1]["content"] == "Incomplete prompt: a b\n\nPrevious inferences:\n(none yet)"
+
+
+def test_answer_messages_exact():
+    transcript = "What is the capital of France? I think it is Paris, but I am not sure."
+    assert answer_messages("ANS", transcript, NOTES) == [
+        {"role": "system", "content": "ANS"},
+        {
+            "role": "user",
+            "content": "What is the capital of France? I think it is Paris, but I am not sure.\n\n"
+            "Notes made while listening:\n(1) The user asks for a capital.",
+        },
+    ]
+
+
+def test_answer_messages_without_notes_is_the_transcript_alone():
+    assert answer_messages("ANS", "Hello?", []) == [
+        {"role": "system", "content": "ANS"},
+        {"role": "user", "content": "Hello?"},
+    ]
+
+
+def test_baseline_messages_exact():
+    assert baseline_messages("BASE", "What is the capital of France?") == [
+        {"role": "system", "content": "BASE"},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]

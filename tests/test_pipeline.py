@@ -1,0 +1,115 @@
+"""The whole pipeline with fake backends on a virtual clock: event order and latency spans."""
+
+import numpy as np
+import pytest
+
+from tests.fakes import FakeTTS, ListSink, ScriptedASR, ScriptedChatModel, energy_vad, silence, tone
+from voice_livemind import events as ev
+from voice_livemind.clock import VirtualClock
+from voice_livemind.config import load_config
+from voice_livemind.metrics import turn_latency
+from voice_livemind.pipeline import Backends, Pipeline
+
+# 0.51 s of silence, 3.0 s of "speech", 1.5 s of silence: frame-aligned at 30 ms so times are exact.
+SPEECH_START, SPEECH_END = 0.51, 3.51
+SCRIPT = [(0.3, 0.6, " What"), (0.6, 0.8, " is"), (0.8, 1.0, " two"), (1.0, 1.4, " plus"), (1.4, 1.6, " two?"),
+          (1.7, 1.9, " Please"), (1.9, 2.3, " answer"), (2.3, 2.6, " quickly."), (2.7, 3.1, " Thanks.")]
+
+
+def make_pipeline(mode, note_replies=("action inference. The user asks for a sum.",),
+                  answer="Two plus two is four. The answer is four.", **overrides):
+    config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
+    clock = VirtualClock()
+    answer_model = ScriptedChatModel(clock, [answer], prefill_s=0.2, per_token_s=0.05)
+    notes_model = ScriptedChatModel(clock, list(note_replies), prefill_s=0.2, per_token_s=0.05)
+    backends = Backends(is_speech=energy_vad, asr=ScriptedASR(clock, SCRIPT, cost_s=0.3),
+                        inference_model=notes_model, answer_model=answer_model, tts=FakeTTS(clock, cost_s=0.05))
+    sink = ListSink()
+    pipeline = Pipeline(config, backends, clock, sink, mode=mode)
+    audio = np.concatenate([silence(SPEECH_START), tone(SPEECH_END - SPEECH_START), silence(1.5)])
+    return pipeline, audio, backends, sink
+
+
+def kinds(events):
+    return [e.kind for e in events]
+
+
+def test_livemind_event_order_and_notes():
+    pipeline, audio, backends, sink = make_pipeline("livemind")
+    events = pipeline.run(audio)
+    names = kinds(events)
+    assert names[0] == "SpeechStarted"
+    end = names.index("SpeechEnded")
+    # Notes are written while the user speaks, before the end of the utterance.
+    assert "Note" in names[:end]
+    assert names[end + 1 : end + 3] == ["TranscriptUpdate", "AnswerStarted"]
+    final = events[end + 1]
+    assert final.final and final.stable == "What is two plus two? Please answer quickly. Thanks."
+    after = names[end:]
+    assert after.index("AnswerDelta") < after.index("SentenceReady") < after.index("TTSAudio") < after.index("AnswerDone")
+    assert names[-1] == "TurnDone"
+    # The answer model saw the notes; the spoken sentences are the answer's sentences.
+    answer_prompt = backends.answer_model.calls[0][-1]["content"]
+    assert "The user asks for a sum." in answer_prompt
+    assert backends.tts.spoken == ["Two plus two is four.", "The answer is four."]
+    assert sink.closed and len(sink.chunks) == 2
+
+
+def test_baseline_writes_no_notes_and_gets_the_transcript_only():
+    pipeline, audio, backends, _ = make_pipeline("baseline")
+    events = pipeline.run(audio)
+    assert not any(isinstance(e, ev.Note) for e in events)
+    assert backends.inference_model.calls == []
+    assert backends.answer_model.calls[0][-1]["content"] == "What is two plus two? Please answer quickly. Thanks."
+
+
+def test_latency_spans_match_the_virtual_costs():
+    pipeline, audio, _, _ = make_pipeline("livemind")
+    events = pipeline.run(audio)
+    ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
+    assert ended.audio_t == pytest.approx(SPEECH_END)
+    lat = turn_latency(events, 1)
+    assert lat["speech_end_source"] == "vad"
+    eou = lat["eou_detected_s"]
+    assert eou >= 0.6 - 1e-6  # never before the hangover has elapsed
+    # After the end: final ASR pass 0.3 s, prefill 0.2 s, first token 0.05 s.
+    assert lat["first_token_s"] == pytest.approx(eou + 0.3 + 0.2 + 0.05)
+    # First sentence "Two plus two is four." = 5 tokens, then 0.05 s of TTS.
+    assert lat["first_sentence_s"] == pytest.approx(eou + 0.3 + 0.2 + 6 * 0.05)
+    assert lat["first_audio_s"] == pytest.approx(lat["first_sentence_s"] + 0.05)
+    assert lat["answer_done_s"] == pytest.approx(eou + 0.3 + 0.2 + 9 * 0.05 + 0.05)
+    with_truth = turn_latency(events, 1, true_speech_end=3.4)
+    assert with_truth["speech_end_source"] == "sidecar"
+    assert with_truth["first_audio_s"] == pytest.approx(lat["first_audio_s"] + 0.11)
+
+
+def test_a_busy_lane_delays_end_detection_honestly():
+    # Notes that take 3 s each keep the lane busy past the end of speech: the end is seen late.
+    pipeline, audio, _, _ = make_pipeline("livemind")
+    pipeline.backends.inference_model.per_token_s = 0.3
+    events = pipeline.run(audio)
+    lat = turn_latency(events, 1)
+    assert lat["eou_detected_s"] > 0.6 + 0.5
+    assert lat["notes_after_speech_end"] >= 0
+
+
+def test_unparsable_note_is_kept_whole_as_inference():
+    pipeline, audio, _, _ = make_pipeline("livemind", note_replies=("The capital of France is Paris.",))
+    events = pipeline.run(audio)
+    note = next(e for e in events if isinstance(e, ev.Note))
+    assert (note.action, note.parsed) == ("inference", False)
+    assert note.text == "The capital of France is Paris."
+
+
+def test_silence_gives_no_turn():
+    pipeline, _, backends, sink = make_pipeline("livemind")
+    events = pipeline.run(silence(3.0))
+    assert events == [] and sink.closed and backends.asr.calls == 0
+
+
+def test_input_ending_mid_speech_still_answers():
+    pipeline, audio, _, _ = make_pipeline("livemind")
+    events = pipeline.run(audio[: int(3.0 * 16000)])
+    ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
+    assert ended.reason == "end_of_input"
+    assert kinds(events)[-1] == "TurnDone" and any(isinstance(e, ev.AnswerDone) for e in events)

@@ -1,0 +1,134 @@
+"""Streaming recognition of one turn by repeated re-transcription of a growing audio buffer.
+
+The pipeline drives it step by step (`append`, `due`, `step`, `finish`) and owns time and threads: this
+class only decides what audio and prompt each pass sees and what is committed. The two costs that made
+the reference implementation fall behind on two cores are bounded here: the buffer is trimmed at
+committed sentence ends, and the backend is asked for one pass per `interval_s` of new audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..config import ASRConfig
+from .local_agreement import LocalAgreement
+from .words import Word, join_words
+
+HARD_TRIM_FACTOR = 2.0  # without a committed sentence end, trim at the last committed word past this
+
+
+class ASRBackend(Protocol):
+    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        """Recognise float32 mono 16 kHz `audio`; word times are relative to its first sample."""
+        ...
+
+
+@dataclass(frozen=True)
+class Transcript:
+    stable: str  # committed text: will not change any more
+    unstable: str  # the latest hypothesis beyond it: may still change
+    words: tuple[Word, ...]  # the committed words, absolute times
+    final: bool = False
+
+
+class StreamingASR:
+    def __init__(self, backend: ASRBackend, config: ASRConfig, sample_rate: int = 16000) -> None:
+        self.backend = backend
+        self.config = config
+        self.sample_rate = sample_rate
+        self.reset(0.0)
+
+    def reset(self, audio_t0: float) -> None:
+        """Start a new turn whose first appended sample is at `audio_t0` seconds of the input stream."""
+        self._chunks: list[np.ndarray] = []
+        self._buffer = np.zeros(0, dtype=np.float32)
+        self._buffer_t0 = audio_t0  # input-stream time of the buffer's first sample
+        self._new_samples = 0  # appended since the last recognition pass
+        self._agreement = LocalAgreement(self.config.agreement_n)
+
+    @property
+    def buffer_t0(self) -> float:
+        return self._buffer_t0
+
+    @property
+    def buffer_seconds(self) -> float:
+        return self._samples() / self.sample_rate
+
+    def append(self, samples: np.ndarray) -> None:
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        self._chunks.append(samples)
+        self._new_samples += samples.shape[0]
+
+    def due(self) -> bool:
+        """True once `interval_s` of audio arrived since the last pass."""
+        return self._new_samples >= self.config.interval_s * self.sample_rate
+
+    def step(self) -> Transcript:
+        """One recognition pass over the whole buffer; commits what the last n passes agree on."""
+        if self._samples() > 0:
+            self._agreement.insert(self._recognise())
+            self._trim()
+        return self.transcript()
+
+    def finish(self) -> Transcript:
+        """End of utterance: recognise whatever audio the last pass has not seen and commit everything,
+        so the tail of the utterance is never dropped."""
+        if self._new_samples > 0:
+            self._agreement.insert(self._recognise())
+        self._agreement.flush()
+        return self.transcript(final=True)
+
+    def transcript(self, final: bool = False) -> Transcript:
+        committed = self._agreement.committed
+        return Transcript(join_words(committed), join_words(self._agreement.unstable), tuple(committed), final)
+
+    def prompt(self) -> str:
+        """Committed text that precedes the buffer, at most `prompt_chars` long. Words still inside the
+        buffer are left out: Whisper would hear them again right after reading them."""
+        before = [w for w in self._agreement.committed if w.end <= self._buffer_t0 + 1.0 / self.sample_rate]
+        text = join_words(before)
+        limit = self.config.prompt_chars
+        if limit <= 0:
+            return ""
+        if len(text) <= limit:
+            return text
+        cut = text[-limit:]
+        return cut.split(" ", 1)[1] if " " in cut else cut  # do not start on half a word
+
+    def _recognise(self) -> list[Word]:
+        audio = self._audio()
+        self._new_samples = 0
+        words = self.backend.transcribe(audio, self.prompt())
+        return [w.shifted(self._buffer_t0) for w in words]
+
+    def _trim(self) -> None:
+        """Keep the cost per pass bounded: once the buffer is longer than `buffer_trim_s`, drop the audio
+        up to the end of the last committed sentence (or, past twice that, the last committed word)."""
+        limit = self.config.buffer_trim_s
+        seconds = self.buffer_seconds
+        if seconds <= limit:
+            return
+        inside = [w for w in self._agreement.committed if w.end > self._buffer_t0]
+        sentence_ends = [w.end for w in inside if w.ends_sentence]
+        if sentence_ends:
+            cut_at = sentence_ends[-1]
+        elif inside and seconds > HARD_TRIM_FACTOR * limit:
+            cut_at = inside[-1].end
+        else:
+            return
+        drop = min(int(round((cut_at - self._buffer_t0) * self.sample_rate)), self._samples())
+        if drop > 0:
+            self._buffer = self._audio()[drop:]
+            self._buffer_t0 += drop / self.sample_rate
+
+    def _audio(self) -> np.ndarray:
+        if self._chunks:
+            self._buffer = np.concatenate([self._buffer, *self._chunks])
+            self._chunks = []
+        return self._buffer
+
+    def _samples(self) -> int:
+        return self._buffer.shape[0] + sum(c.shape[0] for c in self._chunks)

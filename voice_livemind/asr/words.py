@@ -1,0 +1,53 @@
+"""The unit every ASR stage exchanges: one recognised word with its place in the audio."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+_PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’…¿¡")
+SENTENCE_ENDS = (".", "?", "!")
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word as Whisper gives it.
+
+    `start`/`end` are seconds on the input stream's timeline (the turn's `audio_t0` plus the position in
+    the turn), so they stay valid when the audio buffer is trimmed. `text` keeps Whisper's spelling,
+    punctuation and (usually) leading space.
+    """
+
+    start: float
+    end: float
+    text: str
+
+    def shifted(self, offset: float) -> Word:
+        return Word(self.start + offset, self.end + offset, self.text)
+
+    @property
+    def ends_sentence(self) -> bool:
+        return self.text.rstrip().rstrip("\"')]”’").endswith(SENTENCE_ENDS)
+
+
+def normalise(text: str) -> str:
+    """Lowercase, punctuation and spaces stripped: the form in which two hypotheses are compared, so that
+    'planks' and ' planks.' agree."""
+    return text.translate(_PUNCTUATION).strip().lower()
+
+
+def join_words(words: Iterable[Word]) -> str:
+    """Readable text from words: single spaces between them, Whisper's punctuation kept.
+
+    Whisper sometimes splits a number at its decimal point (" 37", ".67"): a piece that starts with no
+    space and no letter or digit continues the previous word instead of starting a new one.
+    """
+    out = ""
+    for word in words:
+        text = word.text.strip()
+        if not text:
+            continue
+        glue = out and not word.text[:1].isspace() and not text[0].isalnum()
+        out += text if glue or not out else " " + text
+    return out

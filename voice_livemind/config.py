@@ -1,0 +1,230 @@
+"""One YAML file -> one tree of typed config.
+
+Unknown keys and wrong types are errors that name the offending key. `--set a.b=value` overrides are
+parsed as YAML scalars and validated the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+class ConfigError(ValueError):
+    """The configuration is malformed; the message names the key and what was expected."""
+
+
+@dataclass
+class AudioConfig:
+    sample_rate: int = 16000  # the pipeline's internal rate; inputs are resampled to it
+    pacing: Literal["realtime", "fast"] = "fast"
+    sidecar: bool = True  # read NAME.json beside the audio for the true speech start/end when present
+
+
+@dataclass
+class VADConfig:
+    aggressiveness: int = 2  # webrtcvad 0 (least) .. 3 (most aggressive about calling audio non-speech)
+    frame_ms: int = 30  # 10, 20 or 30
+    speech_start_ms: int = 90  # speech this long in a row starts a turn
+    hangover_ms: int = 600  # non-speech this long in a row ends the turn
+    preroll_ms: int = 300  # audio kept from before the detected start, so the first word is not clipped
+
+
+@dataclass
+class ASRConfig:
+    model: str = "packaged:whisper-tiny.en"
+    device: str = "cpu"  # "cpu", "cuda", "auto"
+    compute_type: str = "int8"  # CTranslate2 compute type: int8, float16, int8_float16, float32 ...
+    cpu_threads: int = 2
+    language: str = "en"
+    beam_size: int = 1
+    interval_s: float = 1.0  # re-transcribe after this much new audio
+    agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
+    buffer_trim_s: float = 15.0  # trim the audio buffer at a committed sentence end once it is this long
+    prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
+    no_speech_threshold: float = 0.6
+    compression_ratio_threshold: float = 2.4
+
+
+@dataclass
+class LLMConfig:
+    model: str = "packaged:smollm2-135m-instruct"
+    device: str = "cpu"
+    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"
+    threads: int = 2  # torch intra-op threads on CPU
+
+
+@dataclass
+class ModelsConfig:
+    inference: LLMConfig = field(default_factory=LLMConfig)  # writes notes while the user speaks
+    answer: LLMConfig = field(default_factory=LLMConfig)  # answers once the utterance ends
+
+
+@dataclass
+class PromptsConfig:
+    inference_system: str = ""
+    answer_system: str = ""
+    baseline_system: str = ""
+
+
+@dataclass
+class LiveMindConfig:
+    granularity: Literal["sentence", "clause"] = "sentence"
+    min_segment_chars: int = 10
+    actions: Literal["simplified", "complete"] = "simplified"
+    max_note_tokens: int = 48
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+
+
+@dataclass
+class AnswerConfig:
+    max_new_tokens: int = 192
+    repetition_penalty: float = 1.1  # the same in every mode, so modes differ only in what they are given
+    no_repeat_ngram_size: int = 0
+
+
+@dataclass
+class TTSConfig:
+    voice: str = "packaged:en_US-joe-medium"
+    use_cuda: bool = False
+    length_scale: float = 1.0  # >1 speaks slower
+
+
+@dataclass
+class Config:
+    mode: Literal["livemind", "baseline"] = "livemind"
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    vad: VADConfig = field(default_factory=VADConfig)
+    asr: ASRConfig = field(default_factory=ASRConfig)
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    livemind: LiveMindConfig = field(default_factory=LiveMindConfig)
+    answer: AnswerConfig = field(default_factory=AnswerConfig)
+    tts: TTSConfig = field(default_factory=TTSConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _check_value(path: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if dataclasses.is_dataclass(annotation):
+        return _build(annotation, value, path)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{path}: {value!r} is not one of {', '.join(map(repr, allowed))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(annotation):
+            try:
+                return _check_value(path, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{path}: {value!r} does not match {annotation}")
+    if annotation is type(None):
+        if value is not None:
+            raise ConfigError(f"{path}: expected null, got {value!r}")
+        return value
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if annotation in (str, bool):
+        if not isinstance(value, annotation):
+            raise ConfigError(f"{path}: expected {annotation.__name__}, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"{path}: unsupported annotation {annotation}")  # a bug in this module, not the YAML
+
+
+def _build(cls, data: Any, path: str = ""):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]} (known keys here: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _check_value(f"{path}.{name}" if path else name, value, hints[name])
+    return cls(**kwargs)
+
+
+def _apply_override(data: dict, assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {assignment!r}: expected key=value, e.g. vad.hangover_ms=500")
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {assignment!r}: {part} is not a section")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {assignment!r}: value is not valid YAML ({err})") from err
+
+
+def _deep_merge(base: dict, extra: dict) -> dict:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from err
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Load `configs/default.yaml`, then the given file on top of it, then the `--set` overrides.
+
+    The default file carries the prompts and model choices, so a small user file only names what it
+    changes.
+    """
+    data = read_yaml(CONFIG_DIR / "default.yaml")
+    if path is not None:
+        data = _deep_merge(data, read_yaml(Path(path)))
+    for assignment in overrides:
+        _apply_override(data, assignment)
+    config = _build(Config, data)
+    if config.vad.frame_ms not in (10, 20, 30):
+        raise ConfigError(f"vad.frame_ms: webrtcvad accepts 10, 20 or 30, got {config.vad.frame_ms}")
+    if not 0 <= config.vad.aggressiveness <= 3:
+        raise ConfigError(f"vad.aggressiveness: must be 0..3, got {config.vad.aggressiveness}")
+    if config.asr.agreement_n < 1:
+        raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
+    if config.audio.sample_rate != 16000:
+        raise ConfigError("audio.sample_rate: the pipeline runs at 16000 Hz (Whisper and webrtcvad); inputs are resampled")
+    return config

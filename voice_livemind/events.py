@@ -1,0 +1,110 @@
+"""Typed events exchanged by the pipeline stages.
+
+Every event carries `t`, the pipeline clock time (seconds) at which it happened, and `turn`, the id of the
+user turn it belongs to. Audio time and clock time share an origin: the audio sample at second s of the
+input arrives at clock time s, so latencies can be read straight off the events.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+    turn: int
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def to_json(self) -> dict:
+        """A JSON-friendly dict; audio payloads are summarised, not dumped."""
+        out = {"event": self.kind}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                out[f.name + "_samples"] = int(value.shape[0])
+            elif isinstance(value, tuple):
+                out[f.name] = list(value)
+            else:
+                out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class SpeechStarted(Event):
+    audio_t: float  # where speech starts in the input audio
+
+
+@dataclass(frozen=True)
+class SpeechEnded(Event):
+    audio_t: float  # end of the last speech frame in the input audio (the VAD's estimate of the true end)
+    reason: str = "vad"  # "vad": hangover elapsed; "end_of_input": the audio ran out during speech
+
+
+@dataclass(frozen=True)
+class TranscriptUpdate(Event):
+    stable: str  # committed text: will not change any more
+    unstable: str  # the latest hypothesis beyond the committed text: may still change
+    final: bool = False  # True once the utterance ended and everything is committed
+    compute_s: float = 0.0  # how long the recognition pass took
+
+
+@dataclass(frozen=True)
+class SegmentsClosed(Event):
+    segments: tuple[str, ...]  # all closed segments of the turn so far
+
+
+@dataclass(frozen=True)
+class Note(Event):
+    action: str  # "inference", "wait", ... (see livemind.actions)
+    text: str
+    segments: tuple[str, ...]  # the new segments this note was written for
+    compute_s: float = 0.0
+    parsed: bool = True  # False when the reply did not follow the action format and was kept whole
+
+
+@dataclass(frozen=True)
+class MemoryTruncated(Event):
+    kept: int  # entries kept after a transcript revision
+    dropped: int
+
+
+@dataclass(frozen=True)
+class AnswerStarted(Event):
+    mode: str
+
+
+@dataclass(frozen=True)
+class AnswerDelta(Event):
+    text: str
+
+
+@dataclass(frozen=True)
+class AnswerDone(Event):
+    text: str
+    tokens: int
+    prompt_tokens: int = 0
+    hit_token_cap: bool = False
+
+
+@dataclass(frozen=True)
+class SentenceReady(Event):
+    text: str  # one complete sentence of the answer, handed to TTS
+
+
+@dataclass(frozen=True)
+class TTSAudio(Event):
+    samples: np.ndarray = field(repr=False)  # float32 mono in [-1, 1]
+    sample_rate: int = 22050
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TurnDone(Event):
+    pass

@@ -1,0 +1,75 @@
+"""Split the text heard so far into segments; only closed segments may be reasoned about.
+
+The last segment may still be growing (the speaker is mid-sentence), so it is held back until the next
+segment starts or the input ends.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+# A comma followed by whitespace ends a clause; "1,000" has no space after its comma and stays whole.
+_CLAUSE_BREAK = re.compile(r"(?<=,)\s+")
+
+
+@lru_cache(maxsize=1)
+def _sentence_splitter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def split_sentences(text: str) -> list[str]:
+    if not text.strip():
+        return []
+    return [s.strip() for s in _sentence_splitter().segment(text) if s.strip()]
+
+
+def split_clauses(sentence: str) -> list[str]:
+    return [c.strip() for c in _CLAUSE_BREAK.split(sentence) if c.strip()]
+
+
+def merge_short(pieces: list[str], min_chars: int, final: bool = True) -> list[str]:
+    """Glue pieces shorter than `min_chars` to the following one.
+
+    A short piece at the very end has no follower yet: once the input is final it joins the previous
+    segment; before that it stays open, so segments only ever grow at the end as more text arrives.
+    """
+    merged: list[str] = []
+    carry = ""
+    for piece in pieces:
+        piece = f"{carry} {piece}".strip() if carry else piece
+        if len(piece) < min_chars:
+            carry = piece
+        else:
+            merged.append(piece)
+            carry = ""
+    if carry and final:
+        if merged:
+            merged[-1] = f"{merged[-1]} {carry}"
+        else:
+            merged.append(carry)
+    return merged
+
+
+def _pieces(text: str, granularity: str) -> list[str]:
+    pieces = split_sentences(text)
+    if granularity == "clause":
+        return [clause for sentence in pieces for clause in split_clauses(sentence)]
+    if granularity != "sentence":
+        raise ValueError(f"unknown granularity {granularity!r}")
+    return pieces
+
+
+def segment(text: str, granularity: str = "sentence", min_chars: int = 10) -> list[str]:
+    """All segments of a complete text."""
+    return merge_short(_pieces(text, granularity), min_chars)
+
+
+def closed_segments(text: str, granularity: str = "sentence", min_chars: int = 10, final: bool = False) -> list[str]:
+    """Segments that can no longer change: the last piece is held back until the input has ended."""
+    pieces = _pieces(text, granularity)
+    if not final:
+        pieces = pieces[:-1]
+    return merge_short(pieces, min_chars, final=final)

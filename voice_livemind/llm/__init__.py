@@ -1,0 +1,3 @@
+from voice_livemind.llm.base import ChatModel, Generation, Message
+
+__all__ = ["ChatModel", "Generation", "Message"]

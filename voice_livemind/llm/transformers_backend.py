@@ -1,0 +1,157 @@
+"""Chat models through Hugging Face transformers, on CPU or CUDA.
+
+GGUF files (the packaged SmolLM2) are dequantised once and cached as safetensors: dequantising takes
+~25 s, loading the cached copy a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Callable
+
+from voice_livemind.config import LLMConfig
+from voice_livemind.llm.base import Generation, Message
+from voice_livemind.models import ModelNotFoundError, cache_dir, resolve
+
+log = logging.getLogger(__name__)
+
+
+def _converted_dir(gguf: Path) -> Path:
+    return cache_dir() / "converted" / gguf.stem
+
+
+def convert_gguf(gguf: Path) -> Path:
+    """Dequantise a GGUF checkpoint into a cached transformers folder (once)."""
+    target = _converted_dir(gguf)
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.warning("converting %s to a cached safetensors copy in %s (once, ~25 s)", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype="float32")
+    # The weights are plain float tensors now; drop the GGUF quantiser so save_pretrained accepts them.
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+    model.hf_quantizer = None
+    partial = target.with_name(target.name + ".partial")
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    partial.rename(target)  # atomic: an interrupted conversion never looks complete
+    return target
+
+
+def model_folder(location: str) -> str:
+    """A folder or hub id that `from_pretrained` can load."""
+    where = resolve(location)
+    if where.kind == "hub":
+        return where.value
+    path = Path(where.value)
+    if path.is_file() and path.suffix == ".gguf":
+        return str(convert_gguf(path))
+    if path.is_dir() and not (path / "config.json").exists():
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return str(convert_gguf(ggufs[0]))
+        raise ModelNotFoundError(f"{path} holds neither a transformers model (config.json) nor one .gguf file")
+    return str(path)
+
+
+class _FirstWordConstraint:
+    """Logits processor: at the first generated step, only the first tokens of the allowed words."""
+
+    def __init__(self, allowed_ids: list[int], prompt_len: int):
+        self._allowed = allowed_ids
+        self._prompt_len = prompt_len
+
+    def __call__(self, input_ids, scores):
+        if input_ids.shape[1] == self._prompt_len:
+            import torch
+
+            mask = torch.full_like(scores, float("-inf"))
+            mask[:, self._allowed] = 0
+            scores = scores + mask
+        return scores
+
+
+class TransformersChatModel:
+    def __init__(self, config: LLMConfig):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = config.model
+        folder = model_folder(config.model)
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "cpu":
+            torch.set_num_threads(config.threads)
+        dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        self.device = device
+        self._newline_ids = [i for t, i in self.tokenizer.get_vocab().items() if "\n" in self.tokenizer.convert_tokens_to_string([t])]
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        return len(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+
+    def generate(
+        self,
+        messages: list[Message],
+        max_new_tokens: int,
+        *,
+        prefix: str = "",
+        first_word_choices: tuple[str, ...] = (),
+        stop_at_newline: bool = False,
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+        repetition_penalty: float = 1.0,
+    ) -> Generation:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextStreamer
+
+        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prefix
+        inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
+        prompt_len = inputs["input_ids"].shape[1]
+
+        processors = LogitsProcessorList()
+        if first_word_choices:
+            # A leading space matters to BPE: after "action" the name is " wait", not "wait".
+            ids = {self.tokenizer.encode((" " if prefix and not prefix.endswith(" ") else "") + w, add_special_tokens=False)[0]
+                   for w in first_word_choices}
+            processors.append(_FirstWordConstraint(sorted(ids), prompt_len))
+
+        class _Stop(StoppingCriteria):
+            def __call__(inner, input_ids, scores, **kwargs):
+                if stop is not None and stop.is_set():
+                    return True
+                return bool(stop_at_newline and input_ids.shape[1] > prompt_len and int(input_ids[0, -1]) in newline)
+
+        newline = set(self._newline_ids)
+        streamer = None
+        if on_text is not None:
+            streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            streamer.on_finalized_text = lambda text, stream_end=False: text and on_text(text)
+        with torch.inference_mode():
+            output = self.model.generate(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                repetition_penalty=repetition_penalty,
+                logits_processor=processors,
+                stopping_criteria=StoppingCriteriaList([_Stop()]),
+                streamer=streamer,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
+        new_ids = output[0, prompt_len:]
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        ended_by_model = len(new_ids) > 0 and int(new_ids[-1]) == self.tokenizer.eos_token_id
+        return Generation(
+            text=prefix + text,
+            tokens=int(len(new_ids)),
+            prompt_tokens=int(prompt_len),
+            hit_token_cap=len(new_ids) >= max_new_tokens and not ended_by_model,
+            stopped=bool(stop is not None and stop.is_set()),
+        )

@@ -1,0 +1,43 @@
+"""Latency spans computed from event timestamps (never from ad-hoc timers)."""
+
+from __future__ import annotations
+
+from voice_livemind import events as ev
+
+
+def _first(events, cls, turn):
+    return next((e for e in events if isinstance(e, cls) and e.turn == turn), None)
+
+
+def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | None = None) -> dict:
+    """Seconds from the end of the user's speech to each milestone of the answer.
+
+    The reference point is the true end of speech when it is known (a fixture's annotation), because
+    measuring from our own VAD decision would hide the VAD's hangover; otherwise the VAD's estimate of
+    where speech ended (the end of the last speech frame), which is still before the hangover.
+    """
+    ended = _first(events, ev.SpeechEnded, turn)
+    if ended is None:
+        raise ValueError(f"turn {turn} has no SpeechEnded event")
+    reference = true_speech_end if true_speech_end is not None else ended.audio_t
+    source = "sidecar" if true_speech_end is not None else "vad"
+
+    def since(event):
+        return None if event is None else round(event.t - reference, 4)
+
+    final = next((e for e in events if isinstance(e, ev.TranscriptUpdate) and e.turn == turn and e.final), None)
+    notes = [e for e in events if isinstance(e, ev.Note) and e.turn == turn]
+    audio = [e for e in events if isinstance(e, ev.TTSAudio) and e.turn == turn]
+    return {
+        "speech_end_source": source,
+        "speech_end_s": round(reference, 4),
+        "eou_detected_s": since(ended),
+        "final_transcript_s": since(final),
+        "first_token_s": since(_first(events, ev.AnswerDelta, turn)),
+        "first_sentence_s": since(_first(events, ev.SentenceReady, turn)),
+        "first_audio_s": since(audio[0] if audio else None),
+        "answer_done_s": since(_first(events, ev.AnswerDone, turn)),
+        "audio_done_s": since(audio[-1] if audio else None),
+        "notes": len(notes),
+        "notes_after_speech_end": sum(1 for n in notes if n.t > reference),
+    }

@@ -1,0 +1,206 @@
+"""Wires the stages together and runs one compute lane over an audio stream.
+
+Why one lane: Whisper, the language model and Piper each want both of a small machine's cores, so running
+them in parallel only makes each slower. The loop therefore does one piece of model work at a time and,
+between pieces, catches up with the audio that arrived meanwhile (the VAD is cheap and runs on every
+frame). Time comes from the injected clock only, so the same code runs in real time, fast-forwarded
+(compute time kept, idle waiting skipped) and under a virtual clock in tests.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from voice_livemind import events as ev
+from voice_livemind.asr import ASRBackend, StreamingASR
+from voice_livemind.audio.source import AudioFrame, frames_of
+from voice_livemind.config import Config
+from voice_livemind.livemind import prompts
+from voice_livemind.livemind.loop import LiveMindLoop
+from voice_livemind.llm.base import ChatModel
+from voice_livemind.tts.chunker import SentenceChunker
+from voice_livemind.vad.endpointer import Boundary, Endpointer
+
+
+class TTS(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]: ...
+
+
+class Sink(Protocol):
+    def write(self, samples: np.ndarray, sample_rate: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Backends:
+    is_speech: Callable[[np.ndarray], bool]
+    asr: ASRBackend
+    inference_model: ChatModel
+    answer_model: ChatModel
+    tts: TTS
+
+
+def load_backends(config: Config, mode: str) -> Backends:
+    """The real models; the answer model object is shared when both roles name the same model."""
+    from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+    from voice_livemind.llm.transformers_backend import TransformersChatModel
+    from voice_livemind.tts.piper_backend import PiperTTS
+    from voice_livemind.vad.endpointer import WebRtcClassifier
+
+    answer_model = TransformersChatModel(config.models.answer)
+    if mode == "baseline" or config.models.inference == config.models.answer:
+        inference_model = answer_model
+    else:
+        inference_model = TransformersChatModel(config.models.inference)
+    return Backends(
+        is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
+        asr=FasterWhisperBackend(config.asr),
+        inference_model=inference_model,
+        answer_model=answer_model,
+        tts=PiperTTS(config.tts),
+    )
+
+
+class Pipeline:
+    def __init__(self, config: Config, backends: Backends, clock, sink: Sink, mode: str | None = None,
+                 on_event: Callable[[ev.Event], None] | None = None):
+        self.config = config
+        self.mode = mode or config.mode
+        if self.mode not in ("livemind", "baseline"):
+            raise ValueError(f"unknown mode {self.mode!r}: use 'livemind' or 'baseline'")
+        self.backends = backends
+        self.clock = clock
+        self.sink = sink
+        self.on_event = on_event
+        self.events: list[ev.Event] = []
+        self.endpointer = Endpointer(config.vad, backends.is_speech)
+        self.asr = StreamingASR(backends.asr, config.asr, config.audio.sample_rate)
+        self.livemind = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty)
+        self.turn = 0
+        self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
+        self._segments_seen: tuple[str, ...] = ()
+
+    # -- events --------------------------------------------------------------------------------------
+    def emit(self, cls, **fields) -> ev.Event:
+        event = cls(t=self.clock.now(), turn=self.turn, **fields)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    # -- main loop -----------------------------------------------------------------------------------
+    def run(self, samples: np.ndarray) -> list[ev.Event]:
+        frames = deque(frames_of(samples, self.config.vad.frame_ms, self.config.audio.sample_rate))
+        while frames or self.endpointer.in_speech:
+            self._catch_up(frames)
+            if not frames and self.endpointer.in_speech:  # input over while the user was still talking
+                self._handle_boundary(self.endpointer.end_of_input())
+                continue
+            if self._do_one_piece_of_work():
+                continue
+            if frames:
+                self.clock.sleep_until(frames[0].t + frames[0].duration)
+        self.sink.close()
+        return self.events
+
+    def _catch_up(self, frames: deque[AudioFrame]) -> None:
+        """Feed every frame that has fully arrived by now to the VAD (and to the ASR during speech)."""
+        while frames and frames[0].t + frames[0].duration <= self.clock.now() + 1e-9:
+            frame = frames.popleft()
+            if self.endpointer.in_speech:
+                self.asr.append(frame.samples)
+            else:
+                self._preroll.append(frame)
+            boundary = self.endpointer.push(frame.t, frame.samples)
+            if boundary is not None:
+                self._handle_boundary(boundary)
+
+    def _handle_boundary(self, boundary: Boundary) -> None:
+        if boundary.kind == "start":
+            self.turn += 1
+            self.asr.reset(self._preroll[0].t if self._preroll else boundary.audio_t)
+            for frame in self._preroll:
+                self.asr.append(frame.samples)
+            self._preroll.clear()
+            self.livemind.reset()
+            self._segments_seen = ()
+            self.emit(ev.SpeechStarted, audio_t=boundary.audio_t)
+        else:
+            self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason)
+            self._answer()
+
+    def _do_one_piece_of_work(self) -> bool:
+        """While the user speaks: a recognition pass when due, else one LiveMind inference call."""
+        if not self.endpointer.in_speech:
+            return False
+        if self.asr.due():
+            started = self.clock.now()
+            transcript = self.asr.step()
+            self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
+                      compute_s=self.clock.now() - started)
+            if self.mode == "livemind":
+                self._observe(transcript.stable)
+            return True
+        if self.mode == "livemind" and self.livemind.pending():
+            started = self.clock.now()
+            result = self.livemind.step()
+            self.emit(ev.Note, action=result.action.name, text=result.action.content, segments=result.segments,
+                      compute_s=self.clock.now() - started, parsed=result.action.parsed)
+            return True
+        return False
+
+    def _observe(self, stable: str) -> None:
+        dropped = self.livemind.observe(stable)
+        if dropped:
+            self.emit(ev.MemoryTruncated, kept=len(self.livemind.memory.entries), dropped=dropped)
+        segments = tuple(self.livemind.segments)
+        if segments != self._segments_seen:
+            self._segments_seen = segments
+            self.emit(ev.SegmentsClosed, segments=segments)
+
+    # -- end of utterance ----------------------------------------------------------------------------
+    def _answer(self) -> None:
+        started = self.clock.now()
+        transcript = self.asr.finish()
+        self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
+                  compute_s=self.clock.now() - started)
+        if not transcript.stable.strip():
+            self.emit(ev.TurnDone)  # speech-like noise with no words: nothing to answer
+            return
+        if self.mode == "livemind":
+            messages = self.livemind.answer_messages(transcript.stable)
+        else:
+            messages = prompts.baseline_messages(self.config.livemind.prompts.baseline_system, transcript.stable)
+        self._speak_answer(messages)
+        self.emit(ev.TurnDone)
+
+    def _speak_answer(self, messages) -> None:
+        model = self.backends.answer_model
+        chunker = SentenceChunker()
+        self.emit(ev.AnswerStarted, mode=self.mode)
+
+        def on_text(delta: str) -> None:
+            self.emit(ev.AnswerDelta, text=delta)
+            for sentence in chunker.push(delta):
+                self._say(sentence)
+
+        generation = model.generate(messages, self.config.answer.max_new_tokens, on_text=on_text,
+                                    repetition_penalty=self.config.answer.repetition_penalty)
+        self.emit(ev.AnswerDone, text=generation.text.strip(), tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
+                  hit_token_cap=generation.hit_token_cap)
+        for sentence in chunker.flush():
+            self._say(sentence)
+
+    def _say(self, sentence: str) -> None:
+        self.emit(ev.SentenceReady, text=sentence)
+        tts = self.backends.tts
+        for samples in tts.synthesize(sentence):
+            self.sink.write(samples, tts.sample_rate)
+            self.emit(ev.TTSAudio, samples=samples, sample_rate=tts.sample_rate, text=sentence)

@@ -1,0 +1,37 @@
+"""Piper text-to-speech: one audio chunk per sentence, float32 at the voice's own rate."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import numpy as np
+
+from voice_livemind.config import TTSConfig
+from voice_livemind.models import ModelNotFoundError, resolve
+
+# Markdown and list markers the answer model likes to emit; Piper would read them out.
+_UNSPOKEN = re.compile(r"[*#_`|>\[\]{}]+")
+
+
+def speakable(text: str) -> str:
+    return re.sub(r"\s+", " ", _UNSPOKEN.sub(" ", text)).strip()
+
+
+class PiperTTS:
+    def __init__(self, config: TTSConfig):
+        from piper import PiperVoice, SynthesisConfig
+
+        where = resolve(config.voice)
+        if where.kind != "path" or not where.value.endswith(".onnx"):
+            raise ModelNotFoundError(f"tts.voice must be a local Piper .onnx file or packaged voice, got {config.voice!r}")
+        self._voice = PiperVoice.load(where.value, use_cuda=config.use_cuda)
+        self._syn = SynthesisConfig(length_scale=config.length_scale)
+        self.sample_rate = int(self._voice.config.sample_rate)
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]:
+        text = speakable(text)
+        if not text:
+            return
+        for chunk in self._voice.synthesize(text, self._syn):
+            yield chunk.audio_float_array.astype(np.float32)

@@ -1,0 +1,3 @@
+from voice_livemind.vad.endpointer import Boundary, Endpointer, WebRtcClassifier
+
+__all__ = ["Boundary", "Endpointer", "WebRtcClassifier"]
