@@ -8,6 +8,10 @@ measured speech_start / speech_end (seconds; see speech_bounds) and the source.
   different audio on every run. Each text line is synthesized on its own (Piper ignores newlines) and
   every sentence chunk is followed by SENTENCE_GAP of silence; clips get LEAD / TRAIL digital silence.
 - Real speech is copied from ../shared/data/speech (SpeechBrain test samples, Apache-2.0), unpadded.
+- Hard cases for the ASR benchmark (`voice-livemind bench asr`): pauses inside sentences (the sidecar lists
+  them as `pauses`, measured like the speech bounds), `multi_sentence` with pink noise mixed at 20 and 10 dB
+  SNR (speech power measured over its speech part), a ~60 s monologue with normal sentence gaps only, and
+  10 s of digital silence and of pink noise (sidecar text ""). Noise comes from a seeded numpy generator.
 """
 
 from __future__ import annotations
@@ -49,6 +53,29 @@ TEXTS = {
 }
 
 
+# Sentences with pauses inside them: (fragment, pause after it in ms). None: a normal sentence gap.
+PAUSED = [
+    ("I would like to order a large pizza with", 400), ("mushrooms and", 700), ("black olives,", 300),
+    ("and a bottle of", 550), ("lemonade.", None),
+    ("Please deliver it to", 800), ("the blue house on", 450), ("Maple Street", 650), ("before eight o'clock.", None),
+]
+MONOLOGUE = (
+    "Let me tell you about the garden I started last year. I had never grown anything before, so I began "
+    "with a small plot behind the house. The soil was hard and full of stones, and it took two weekends just "
+    "to dig it over. I added compost from a local farm and planted tomatoes, beans, lettuce and a few rows of "
+    "carrots. For the first month nothing seemed to happen. Then, after a week of warm rain, everything came "
+    "up at once. The beans climbed faster than I could build supports for them, and the lettuce was ready "
+    "before I knew what to do with it. The tomatoes were the hardest part. They needed water every evening, "
+    "and a late storm broke two of the plants in half. Still, by the end of the summer I had more than I "
+    "could eat. This year I want to try potatoes and onions, and maybe a small apple tree in the corner. "
+    "I will start the seeds indoors in March, on the kitchen windowsill, and move them outside in May. I also "
+    "plan to keep a notebook of what I plant and when, so that I can learn from my mistakes. Gardening has "
+    "taught me to be patient, and I think that is the best thing it has given me."
+)
+NOISY_SOURCE, NOISY_SNRS_DB, NOISE_SEED = "multi_sentence", (20, 10), 20261125
+EMPTY_SECONDS = 10.0
+
+
 def speech_bounds(audio: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     """Speech start / end in seconds: first and last 10 ms window of a run of >= 3 windows whose RMS is above
     THRESHOLD_DBFS, or RELATIVE_DB below the loudest window where that is lower (quiet real recordings).
@@ -63,12 +90,16 @@ def speech_bounds(audio: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     return round((centres[0] - 1) * win / rate, 3), round((centres[-1] + 2) * win / rate, 3)
 
 
-def write_fixture(name: str, audio: np.ndarray, meta: dict) -> dict:
-    """Write NAME.wav (int16) and NAME.json; the bounds are measured on the int16 audio as written."""
+def write_fixture(name: str, audio: np.ndarray, meta: dict, bounds: tuple[float, float] | None = None) -> dict:
+    """Write NAME.wav (int16) and NAME.json; the bounds are measured on the int16 audio as written, unless
+    given (noisy mixes take those of the clean speech). A fixture with empty text has no bounds."""
     pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)  # exact for int16 input
     sf.write(OUT / f"{name}.wav", pcm, RATE, subtype="PCM_16")
-    start, end = speech_bounds(pcm / 32768.0)
-    meta = {"text": meta.pop("text"), "speech_start": start, "speech_end": end, **meta}
+    if not meta["text"]:
+        meta = {"text": meta.pop("text"), **meta}
+    else:
+        start, end = bounds or speech_bounds(pcm / 32768.0)
+        meta = {"text": meta.pop("text"), "speech_start": start, "speech_end": end, **meta}
     meta["duration"] = round(len(pcm) / RATE, 3)
     (OUT / f"{name}.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
     return meta
@@ -86,6 +117,60 @@ def synthesize(voice, text: str) -> np.ndarray:
             parts += [chunk.audio_float_array, gap]
     speech = soxr.resample(np.concatenate(parts[:-1]), voice.config.sample_rate, RATE)
     return np.concatenate([np.zeros(int(LEAD * RATE), np.float32), speech, np.zeros(int(TRAIL * RATE), np.float32)])
+
+
+def _piper_16k(voice, text: str) -> np.ndarray:
+    from piper import SynthesisConfig
+
+    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0)
+    audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)])
+    return soxr.resample(audio, voice.config.sample_rate, RATE)
+
+
+def synthesize_with_pauses(voice, fragments: list[tuple[str, int | None]]) -> tuple[np.ndarray, list[list[float]]]:
+    """Fragments synthesized one by one and joined so that the measured silence between the speech of two
+    fragments is the requested pause (a normal SENTENCE_GAP after None); returns the audio (with LEAD and
+    TRAIL) and the pause intervals [start, end] in seconds of the file."""
+    parts, pauses = [np.zeros(int(LEAD * RATE), np.float32)], []
+    position = parts[0].shape[0]
+    pieces = [_piper_16k(voice, text) for text, _ in fragments]
+    for i, (piece, (_, pause_ms)) in enumerate(zip(pieces, fragments)):
+        parts.append(piece)
+        position += piece.shape[0]
+        if i == len(pieces) - 1:
+            break
+        _, end = speech_bounds(piece)
+        start_next, _ = speech_bounds(pieces[i + 1])
+        quiet = piece.shape[0] / RATE - end + start_next  # silence Piper put around the two fragments
+        wanted = SENTENCE_GAP + quiet if pause_ms is None else pause_ms / 1000
+        gap = np.zeros(max(0, int(round((wanted - quiet) * RATE))), np.float32)
+        if pause_ms is not None:
+            pause_start = position / RATE - (piece.shape[0] / RATE - end)
+            pauses.append([round(pause_start, 3), round(pause_start + quiet + gap.shape[0] / RATE, 3)])
+        parts.append(gap)
+        position += gap.shape[0]
+    parts.append(np.zeros(int(TRAIL * RATE), np.float32))
+    return np.concatenate(parts), pauses
+
+
+def pink_noise(n: int, seed: int) -> np.ndarray:
+    """Pink (1/f power) noise with unit RMS from a seeded generator: white noise shaped in the frequency
+    domain."""
+    white = np.random.default_rng(seed).standard_normal(n)
+    spectrum = np.fft.rfft(white)
+    spectrum[1:] /= np.sqrt(np.arange(1, spectrum.shape[0]))
+    spectrum[0] = 0.0
+    noise = np.fft.irfft(spectrum, n)
+    return noise / np.sqrt(np.mean(noise**2))
+
+
+def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, bounds: tuple[float, float]) -> np.ndarray:
+    """speech + noise scaled so that the speech power over its speech part (bounds, seconds) is snr_db above
+    the noise power."""
+    start, end = (int(round(b * RATE)) for b in bounds)
+    speech_power = np.mean(speech[start:end].astype(np.float64) ** 2)
+    scale = np.sqrt(speech_power / 10 ** (snr_db / 10) / np.mean(noise.astype(np.float64) ** 2))
+    return (speech + scale * noise).astype(np.float32)
 
 
 def mmlu_question() -> tuple[str, dict]:
@@ -112,6 +197,41 @@ def make_synthetic() -> list[tuple[str, dict]]:
     return made
 
 
+def make_hard_cases() -> list[tuple[str, dict]]:
+    """The benchmark's hard cases; the existing fixtures above are left exactly as they were."""
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(resolve_packaged(VOICE, fetch=False))
+    source = f"piper:{VOICE}"
+    made = []
+    audio, pauses = synthesize_with_pauses(voice, PAUSED)
+    text = " ".join(fragment for fragment, _ in PAUSED)
+    made.append(("pauses", write_fixture("pauses", audio, {"text": text, "source": source, "pauses": pauses})))
+    made.append(("monologue_60s", write_fixture("monologue_60s", synthesize(voice, MONOLOGUE),
+                                                {"text": MONOLOGUE, "source": source})))
+
+    clean = synthesize(voice, TEXTS[NOISY_SOURCE])
+    pcm = np.clip(np.round(clean * 32768.0), -32768, 32767) / 32768.0  # the bounds as the clean fixture has them
+    bounds = speech_bounds(pcm)
+    noise = pink_noise(clean.shape[0], NOISE_SEED)
+    for snr in NOISY_SNRS_DB:
+        name = f"noisy_snr{snr}"
+        meta = {"text": TEXTS[NOISY_SOURCE], "source": f"{source} + pink noise (seed {NOISE_SEED})", "snr_db": snr}
+        made.append((name, write_fixture(name, mix_at_snr(clean, noise, snr, bounds), meta, bounds)))
+
+    n = int(EMPTY_SECONDS * RATE)
+    made.append(("silence_10s", write_fixture("silence_10s", np.zeros(n, np.float32),
+                                              {"text": "", "source": "digital silence"})))
+    # The noise alone, at the level it has in the 10 dB mix.
+    start, end = (int(round(b * RATE)) for b in bounds)
+    level = np.sqrt(np.mean(clean[start:end].astype(np.float64) ** 2) / 10 ** (min(NOISY_SNRS_DB) / 10))
+    noise_only = (level * pink_noise(n, NOISE_SEED + 1)).astype(np.float32)
+    made.append(("noise_10s", write_fixture("noise_10s", noise_only,
+                                            {"text": "", "source": f"pink noise (seed {NOISE_SEED + 1})",
+                                             "rms_dbfs": round(float(20 * np.log10(level)), 1)})))
+    return made
+
+
 def make_real() -> list[tuple[str, dict]]:
     made = []
     for path in sorted((DATA / "speech").glob("example*.*")):
@@ -129,8 +249,9 @@ def make_real() -> list[tuple[str, dict]]:
 
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    for name, meta in make_synthetic() + make_real():
-        print(f"{name:16s} {meta['duration']:6.2f} s  speech {meta['speech_start']:.3f}-{meta['speech_end']:.3f} s")
+    for name, meta in make_synthetic() + make_real() + make_hard_cases():
+        bounds = f"speech {meta['speech_start']:.3f}-{meta['speech_end']:.3f} s" if meta["text"] else "no speech"
+        print(f"{name:16s} {meta['duration']:6.2f} s  {bounds}")
 
 
 if __name__ == "__main__":
