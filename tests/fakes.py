@@ -54,7 +54,7 @@ class ScriptedChatModel:
         self.calls: list[list[dict]] = []
 
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), stop_at_newline=False,
-                 on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
+                 stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
         reply = self.replies[len(self.calls) % len(self.replies)]
         self.calls.append(messages)
         self.clock.sleep(self.prefill_s)
@@ -66,7 +66,7 @@ class ScriptedChatModel:
             if on_text is not None:
                 on_text(piece)
         text = (prefix if reply.startswith(prefix) else "") + "".join(kept)
-        return Generation(text, len(kept), 10, hit_token_cap=len(kept) < len(pieces))
+        return Generation(text, len(kept), 10, stop_reason="cap" if len(kept) < len(pieces) else "end")
 
 
 class FakeTTS:

@@ -148,11 +148,12 @@ def test_align_partial_entry_span_is_a_mismatch():
 # --- prompts -----------------------------------------------------------------------------------------
 
 SEGMENTS = ["What is the capital of France?", "I think it is Paris,"]
-NOTES = ["The user asks for a capital."]
+NOTE = Entry(("What is the capital of France?",), "inference", "The user asks for a capital.")
+WAIT = Entry(("Hello there.",), "wait", "")
 
 
-def test_inference_messages_exact():
-    assert inference_messages("SYS", SEGMENTS, NOTES) == [
+def test_single_layout_inference_messages_exact():
+    assert inference_messages("single", "SYS", [NOTE], SEGMENTS) == [
         {"role": "system", "content": "SYS"},
         {
             "role": "user",
@@ -162,16 +163,31 @@ def test_inference_messages_exact():
     ]
 
 
-def test_inference_messages_several_and_no_notes():
-    assert inference_messages("S", ["a b"], ["one", "two"])[1]["content"] == (
-        "Incomplete prompt: a b\n\nPrevious inferences:\n(1) one\n(2) two"
+def test_single_layout_numbering_skips_waits_and_says_when_there_are_none():
+    two = [Entry(("a",), "inference", "one"), WAIT, Entry(("b",), "background", "two")]
+    assert inference_messages("single", "S", two, ["a", "Hello there.", "b", "c"])[1]["content"] == (
+        "Incomplete prompt: a Hello there. b c\n\nPrevious inferences:\n(1) one\n(2) two"
     )
-    assert inference_messages("S", ["a b"], [])[1]["content"] == "Incomplete prompt: a b\n\nPrevious inferences:\n(none yet)"
+    assert inference_messages("single", "S", [], ["a b"])[1]["content"] == (
+        "Incomplete prompt: a b\n\nPrevious inferences:\n(none yet)"
+    )
 
 
-def test_answer_messages_exact():
-    transcript = "What is the capital of France? I think it is Paris, but I am not sure."
-    assert answer_messages("ANS", transcript, NOTES) == [
+def test_multi_turn_layout_inference_messages_exact():
+    entries = [NOTE, WAIT]
+    segments = ["What is the capital of France?", "Hello there.", "I think it is Paris,"]
+    # The wait entry has no assistant turn: its segment folds into the next user turn.
+    assert inference_messages("multi_turn", "SYS", entries, segments) == [
+        {"role": "system", "content": "SYS"},
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "action inference. The user asks for a capital."},
+        {"role": "user", "content": "Hello there. I think it is Paris,"},
+    ]
+
+
+def test_single_layout_answer_messages_exact():
+    segments = ["What is the capital of France?", "I think it is Paris,", "but I am not sure."]
+    assert answer_messages("single", "ANS", [NOTE], segments) == [
         {"role": "system", "content": "ANS"},
         {
             "role": "user",
@@ -181,10 +197,24 @@ def test_answer_messages_exact():
     ]
 
 
+def test_multi_turn_layout_answer_messages_exact():
+    segments = ["What is the capital of France?", "Hello there.", "Paris?"]
+    assert answer_messages("multi_turn", "ANS", [NOTE, WAIT], segments) == [
+        {"role": "system", "content": "ANS"},
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "action inference. The user asks for a capital."},
+        {"role": "user", "content": "Hello there. Paris?"},
+    ]
+
+
 def test_answer_messages_without_notes_is_the_transcript_alone():
-    assert answer_messages("ANS", "Hello?", []) == [
+    assert answer_messages("single", "ANS", [], ["Hello?"]) == [
         {"role": "system", "content": "ANS"},
         {"role": "user", "content": "Hello?"},
+    ]
+    assert answer_messages("multi_turn", "ANS", [WAIT], ["Hello there.", "Hi?"]) == [
+        {"role": "system", "content": "ANS"},
+        {"role": "user", "content": "Hello there. Hi?"},
     ]
 
 

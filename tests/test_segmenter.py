@@ -70,8 +70,13 @@ def test_clauses_within_several_sentences():
 
 
 def test_unknown_granularity():
-    with pytest.raises(ValueError, match="unknown granularity 'word'"):
-        segment("Hello there.", "word")
+    with pytest.raises(ValueError, match="unknown granularity 'letter'"):
+        segment("Hello there.", "letter")
+
+
+def test_word_granularity_merges_short_words():
+    assert segment("I am planning a trip to Japan", "word", min_chars=6) == ["I am planning", "a trip", "to Japan"]
+    assert closed_segments("I am planning a trip to Japan", "word", min_chars=6) == ["I am planning", "a trip"]
 
 
 # --- minimum length ----------------------------------------------------------------------------------
@@ -88,14 +93,14 @@ def test_short_pieces_accumulate_until_long_enough():
     assert merge_short(["Hi.", "Yo.", "Ok.", "Fine thanks."], 10) == ["Hi. Yo. Ok.", "Fine thanks."]
 
 
-def test_short_last_piece_joins_the_previous_only_when_final():
+def test_short_last_piece_stands_alone_only_when_final():
     pieces = ["Hi.", "How are you today?", "Ok."]
-    assert merge_short(pieces, 10, final=True) == ["Hi. How are you today? Ok."]
+    assert merge_short(pieces, 10, final=True) == ["Hi. How are you today?", "Ok."]
     assert merge_short(pieces, 10, final=False) == ["Hi. How are you today?"]
 
 
 def test_only_short_pieces():
-    assert merge_short(["Hi.", "Yo."], 10, final=True) == ["Hi. Yo."]
+    assert merge_short(["Hi.", "Yo."], 10, final=True) == ["Hi. Yo."]  # still short, but nothing else
     assert merge_short(["Hi.", "Yo."], 10, final=False) == []
 
 
@@ -106,7 +111,7 @@ def test_piece_exactly_min_chars_stands_alone():
 
 def test_segment_applies_min_chars():
     text = "Yes. What is the capital of France? No."
-    assert segment(text) == ["Yes. What is the capital of France? No."]
+    assert segment(text) == ["Yes. What is the capital of France?", "No."]
     assert segment(text, min_chars=0) == ["Yes.", "What is the capital of France?", "No."]
 
 
@@ -172,9 +177,9 @@ def test_closed_segments_only_grow_word_by_word(text, granularity):
     assert grew >= 2  # the test saw segments close along the way
 
 
-def test_final_may_glue_a_short_tail_onto_a_closed_segment():
-    # Documented behaviour: once final, a short tail ("or Nice?", 8 chars) joins the previous segment,
-    # so the last closed segment seen mid-utterance is rewritten at the very end.
+def test_final_keeps_closed_segments_and_adds_a_short_tail_alone():
+    # Once final, a short tail ("or Nice?", 8 chars) becomes a segment of its own: the segments closed
+    # mid-utterance (and the notes written about them) stay valid.
     text = "Is it Lyon, or Marseille, or Nice?"
     assert closed_segments(text, "clause") == ["Is it Lyon,", "or Marseille,"]
-    assert closed_segments(text, "clause", final=True) == ["Is it Lyon,", "or Marseille, or Nice?"]
+    assert closed_segments(text, "clause", final=True) == ["Is it Lyon,", "or Marseille,", "or Nice?"]

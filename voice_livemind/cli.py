@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+
+from voice_livemind.bench import BENCHMARKS
 
 # Exit codes say what failed.
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_AUDIO, EXIT_MODEL, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
@@ -23,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="override one config value, e.g. --set vad.hangover_ms=500 (repeatable)")
     replay.add_argument("--mode", choices=["livemind", "baseline"], help="default: the config's mode")
     replay.add_argument("--quiet", action="store_true", help="no live progress")
+
+    bench = sub.add_parser("bench", help="benchmarks (run them alone on the machine)")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    for name, (module, help_text) in BENCHMARKS.items():
+        importlib.import_module(module).add_arguments(bench_sub.add_parser(name, help=help_text))
 
     models = sub.add_parser("models", help="the embedded default models")
     models.add_argument("action", choices=["fetch", "where"], help="fetch: download and cache; where: show paths")
@@ -88,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _run_replay(args)
+        if args.command == "bench":
+            return importlib.import_module(BENCHMARKS[args.bench][0]).run(args)
         return _run_models(args)
     except ConfigError as err:
         print(f"config error: {err}", file=sys.stderr)

@@ -70,16 +70,21 @@ class ModelsConfig:
 
 @dataclass
 class PromptsConfig:
-    inference_system: str = ""
-    answer_system: str = ""
-    baseline_system: str = ""
+    inference_system: str = ""  # for the simplified action set (inference, wait)
+    inference_system_complete: str = ""  # for the complete set (background, inference, hypothesize, wait)
+    answer_system: str = ""  # the output model after the input ended, with the notes
+    baseline_system: str = ""  # the same model without LiveMind: chain of thought on the complete input
 
 
 @dataclass
 class LiveMindConfig:
-    granularity: Literal["sentence", "clause"] = "sentence"
+    granularity: Literal["sentence", "clause", "word"] = "sentence"
     min_segment_chars: int = 10
     actions: Literal["simplified", "complete"] = "simplified"
+    layout: Literal["single", "multi_turn"] = "single"
+    # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
+    # during a call are handled together in the next one.
+    schedule: Literal["sequential"] = "sequential"
     max_note_tokens: int = 48
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
@@ -88,7 +93,7 @@ class LiveMindConfig:
 class AnswerConfig:
     max_new_tokens: int = 192
     repetition_penalty: float = 1.1  # the same in every mode, so modes differ only in what they are given
-    no_repeat_ngram_size: int = 0
+    stop_when_answered: bool = True  # end the answer once it states "answer is (X)" (every mode alike)
 
 
 @dataclass

@@ -192,6 +192,7 @@ class Pipeline:
                 self._say(sentence)
 
         generation = model.generate(messages, self.config.answer.max_new_tokens, on_text=on_text,
+                                    stop_when_answered=self.config.answer.stop_when_answered,
                                     repetition_penalty=self.config.answer.repetition_penalty)
         self.emit(ev.AnswerDone, text=generation.text.strip(), tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
                   hit_token_cap=generation.hit_token_cap)

@@ -1,10 +1,10 @@
-"""The LiveMind loop: reason about closed segments while the user is still speaking.
+"""The LiveMind loop: reason about closed segments while the user is still speaking (or typing).
 
-The pipeline calls `observe` with the committed transcript whenever it changes and `step` when the
-compute lane is free; one step is one inference call covering every segment that closed since the last
-one (the paper's sequential schedule: calls are never cancelled, segments that close during a call are
-handled together in the next). At the end of the utterance, `answer_messages` gives the output model the
-whole transcript plus the notes.
+The driver (the voice pipeline, or the text benchmark) calls `observe` with the text received so far
+whenever it changes, and `step` when the compute lane is free. One step is one inference call covering
+every segment that closed since the previous call: the paper's sequential schedule, in which a running
+call is never cancelled and segments that close meanwhile are handled together in the next call. At the
+end of the input, `answer_messages` gives the output model every segment plus the notes.
 """
 
 from __future__ import annotations
@@ -26,25 +26,47 @@ class StepResult:
     generation: Generation
 
 
+@dataclass
+class LoopStats:
+    calls: int = 0
+    parsed: int = 0  # replies that followed the `action <name>.` format
+    cap_hits: int = 0  # notes cut by max_note_tokens
+    loops_stopped: int = 0  # notes cut by the repetition guard
+    truncations: int = 0  # times a revision of earlier text dropped memory entries
+    entries_dropped: int = 0
+
+    def to_json(self) -> dict:
+        return dict(vars(self))
+
+
 class LiveMindLoop:
     def __init__(self, model: ChatModel, config: LiveMindConfig, repetition_penalty: float = 1.0):
+        if config.schedule != "sequential":
+            raise ValueError(f"unknown livemind.schedule {config.schedule!r}")
         self.model = model
         self.config = config
         self.allowed = action_set(config.actions)
+        self.system = (config.prompts.inference_system if config.actions == "simplified"
+                       else config.prompts.inference_system_complete)
         self.repetition_penalty = repetition_penalty
-        self.memory = InferenceMemory()
-        self.segments: list[str] = []
-        self.truncations = 0
+        self.reset()
 
     def reset(self) -> None:
+        """A new turn: the inference memory belongs to one utterance."""
         self.memory = InferenceMemory()
-        self.segments = []
+        self.segments: list[str] = []
+        self.stats = LoopStats()
 
-    def observe(self, stable_text: str) -> int:
-        """Take the latest committed text; return how many memory entries a revision invalidated."""
-        self.segments = closed_segments(stable_text, self.config.granularity, self.config.min_segment_chars)
-        dropped = self.memory.align(self.segments)
-        self.truncations += bool(dropped)
+    def observe(self, text: str) -> int:
+        """Take the text received so far; return how many memory entries a revision invalidated."""
+        self.segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars)
+        return self._align(self.segments)
+
+    def _align(self, segments: list[str]) -> int:
+        dropped = self.memory.align(segments)
+        if dropped:
+            self.stats.truncations += 1
+            self.stats.entries_dropped += dropped
         return dropped
 
     def pending(self) -> list[str]:
@@ -54,11 +76,11 @@ class LiveMindLoop:
         new = self.pending()
         if not new:
             return None
-        messages = prompts.inference_messages(self.config.prompts.inference_system, self.segments, self.memory.notes())
+        messages = prompts.inference_messages(self.config.layout, self.system, self.memory.entries, self.segments)
         generation = self.model.generate(
             messages,
             self.config.max_note_tokens,
-            prefix="action",
+            prefix="action",  # with first_word_choices: the reply must start "action <allowed name>"
             first_word_choices=self.allowed,
             stop_at_newline=True,
             stop=stop,
@@ -66,7 +88,15 @@ class LiveMindLoop:
         )
         action = parse_reply(generation.text, self.allowed)
         self.memory.add(Entry(tuple(new), action.name, action.content))
+        self.stats.calls += 1
+        self.stats.parsed += action.parsed
+        self.stats.cap_hits += generation.stop_reason == "cap"
+        self.stats.loops_stopped += generation.stop_reason == "loop"
         return StepResult(action, tuple(new), generation)
 
-    def answer_messages(self, transcript: str) -> list[Message]:
-        return prompts.answer_messages(self.config.prompts.answer_system, transcript, self.memory.notes())
+    def answer_messages(self, text: str) -> list[Message]:
+        """The output model's prompt for the complete input `text`."""
+        segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True)
+        self._align(segments)  # a last-moment revision invalidates notes like any other
+        return prompts.answer_messages(self.config.layout, self.config.prompts.answer_system, self.memory.entries,
+                                       segments)

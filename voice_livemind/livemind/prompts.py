@@ -1,26 +1,65 @@
 """Prompt layouts. The wording lives in the config (livemind.prompts); this module only arranges it.
 
-Single-message layout (the paper's default for its text benchmark): one user message holding the
-incomplete prompt and the numbered previous inferences.
+- single: one user message holding the incomplete prompt and the numbered previous inferences (the
+  paper's text-benchmark layout).
+- multi_turn: segments as user turns, notes as assistant turns (the layout of the paper's demo). Segments
+  answered with "wait" carry no assistant turn: they fold into the next user turn.
 """
 
 from __future__ import annotations
 
+from voice_livemind.livemind.memory import Entry
 from voice_livemind.llm.base import Message
+
+LAYOUTS = ("single", "multi_turn")
 
 
 def _numbered(notes: list[str]) -> str:
     return "\n".join(f"({i}) {note}" for i, note in enumerate(notes, 1)) if notes else "(none yet)"
 
 
-def inference_messages(system: str, segments: list[str], notes: list[str]) -> list[Message]:
-    user = f"Incomplete prompt: {' '.join(segments)}\n\nPrevious inferences:\n{_numbered(notes)}"
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+def _notes(entries: list[Entry]) -> list[str]:
+    return [e.text for e in entries if e.action != "wait" and e.text]
 
 
-def answer_messages(system: str, transcript: str, notes: list[str]) -> list[Message]:
-    user = f"{transcript}\n\nNotes made while listening:\n{_numbered(notes)}" if notes else transcript
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+def _reply(entry: Entry) -> str:
+    return f"action {entry.action}. {entry.text}".strip()
+
+
+def _history_turns(entries: list[Entry]) -> tuple[list[Message], list[str]]:
+    """User/assistant turns for the entries, and the segments of trailing waits not yet shown."""
+    turns: list[Message] = []
+    carried: list[str] = []
+    for entry in entries:
+        carried += entry.segments
+        if entry.action == "wait":
+            continue
+        turns += [{"role": "user", "content": " ".join(carried)}, {"role": "assistant", "content": _reply(entry)}]
+        carried = []
+    return turns, carried
+
+
+def inference_messages(layout: str, system: str, entries: list[Entry], segments: list[str]) -> list[Message]:
+    """The inference model's prompt: all segments so far (`segments`), of which the memory covers a prefix."""
+    if layout == "single":
+        user = f"Incomplete prompt: {' '.join(segments)}\n\nPrevious inferences:\n{_numbered(_notes(entries))}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    turns, carried = _history_turns(entries)
+    covered = sum(len(e.segments) for e in entries)
+    new = carried + segments[covered:]
+    return [{"role": "system", "content": system}, *turns, {"role": "user", "content": " ".join(new)}]
+
+
+def answer_messages(layout: str, system: str, entries: list[Entry], segments: list[str]) -> list[Message]:
+    """The output model's prompt once the input has ended: every segment (the last one included) + notes."""
+    if layout == "single":
+        transcript, notes = " ".join(segments), _notes(entries)
+        user = f"{transcript}\n\nNotes made while listening:\n{_numbered(notes)}" if notes else transcript
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    turns, carried = _history_turns(entries)
+    covered = sum(len(e.segments) for e in entries)
+    final = " ".join(carried + segments[covered:])
+    return [{"role": "system", "content": system}, *turns, {"role": "user", "content": final}]
 
 
 def baseline_messages(system: str, transcript: str) -> list[Message]:

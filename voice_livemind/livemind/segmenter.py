@@ -33,8 +33,9 @@ def split_clauses(sentence: str) -> list[str]:
 def merge_short(pieces: list[str], min_chars: int, final: bool = True) -> list[str]:
     """Glue pieces shorter than `min_chars` to the following one.
 
-    A short piece at the very end has no follower yet: once the input is final it joins the previous
-    segment; before that it stays open, so segments only ever grow at the end as more text arrives.
+    A short piece at the very end has no follower: before the input ends it stays open (not closed);
+    once the input has ended it stands as a segment of its own. It never joins the previous segment, so
+    the segments of a growing text only ever grow at the end and notes about earlier segments stay valid.
     """
     merged: list[str] = []
     carry = ""
@@ -46,14 +47,13 @@ def merge_short(pieces: list[str], min_chars: int, final: bool = True) -> list[s
             merged.append(piece)
             carry = ""
     if carry and final:
-        if merged:
-            merged[-1] = f"{merged[-1]} {carry}"
-        else:
-            merged.append(carry)
+        merged.append(carry)
     return merged
 
 
 def _pieces(text: str, granularity: str) -> list[str]:
+    if granularity == "word":
+        return text.split()
     pieces = split_sentences(text)
     if granularity == "clause":
         return [clause for sentence in pieces for clause in split_clauses(sentence)]

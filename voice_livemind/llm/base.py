@@ -9,13 +9,19 @@ from typing import Callable, Protocol
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
 
+STOP_REASONS = ("end", "cap", "loop", "answer", "newline", "stop_flag")
+
+
 @dataclass(frozen=True)
 class Generation:
     text: str  # the reply, including any forced prefix
     tokens: int  # new tokens generated
     prompt_tokens: int
-    hit_token_cap: bool  # stopped by max_new_tokens rather than by the model
-    stopped: bool = False  # stopped early by the caller's stop flag
+    stop_reason: str  # one of STOP_REASONS: why generation ended
+
+    @property
+    def hit_token_cap(self) -> bool:
+        return self.stop_reason == "cap"
 
 
 class ChatModel(Protocol):
@@ -29,14 +35,19 @@ class ChatModel(Protocol):
         prefix: str = "",
         first_word_choices: tuple[str, ...] = (),
         stop_at_newline: bool = False,
+        stop_when_answered: bool = False,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
+        repetition_penalty: float = 1.0,
     ) -> Generation:
         """Greedy reply to `messages`.
 
         `prefix` is written as the start of the assistant's reply (the model continues it).
         `first_word_choices` constrains the first generated word to one of these strings (the decode-time
         constraint LiveMind needs to keep small models inside the action format).
+        `stop_at_newline` ends the reply at its first line break (notes are one line);
+        `stop_when_answered` ends it once it states "answer is (X)" (see llm.stopping).
+        Every backend also stops repetition loops (llm.stopping.repeating_tail).
         `on_text` receives the reply as it streams (prefix excluded). `stop` ends generation early.
         """
         ...

@@ -13,6 +13,7 @@ from typing import Callable
 
 from voice_livemind.config import LLMConfig
 from voice_livemind.llm.base import Generation, Message
+from voice_livemind.llm.stopping import answer_stated, repeating_tail
 from voice_livemind.models import ModelNotFoundError, cache_dir, resolve
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,8 @@ class TransformersChatModel:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
         self.device = device
-        self._newline_ids = [i for t, i in self.tokenizer.get_vocab().items() if "\n" in self.tokenizer.convert_tokens_to_string([t])]
-
-    def count_tokens(self, messages: list[Message]) -> int:
-        return len(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True))
+        self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
+                             if "\n" in self.tokenizer.convert_tokens_to_string([t])}
 
     def generate(
         self,
@@ -105,12 +104,13 @@ class TransformersChatModel:
         prefix: str = "",
         first_word_choices: tuple[str, ...] = (),
         stop_at_newline: bool = False,
+        stop_when_answered: bool = False,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
     ) -> Generation:
         import torch
-        from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextStreamer
+        from transformers import LogitsProcessorList, StoppingCriteriaList, TextStreamer
 
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prefix
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
@@ -119,17 +119,12 @@ class TransformersChatModel:
         processors = LogitsProcessorList()
         if first_word_choices:
             # A leading space matters to BPE: after "action" the name is " wait", not "wait".
-            ids = {self.tokenizer.encode((" " if prefix and not prefix.endswith(" ") else "") + w, add_special_tokens=False)[0]
-                   for w in first_word_choices}
+            space = " " if prefix and not prefix.endswith(" ") else ""
+            ids = {self.tokenizer.encode(space + w, add_special_tokens=False)[0] for w in first_word_choices}
             processors.append(_FirstWordConstraint(sorted(ids), prompt_len))
 
-        class _Stop(StoppingCriteria):
-            def __call__(inner, input_ids, scores, **kwargs):
-                if stop is not None and stop.is_set():
-                    return True
-                return bool(stop_at_newline and input_ids.shape[1] > prompt_len and int(input_ids[0, -1]) in newline)
-
-        newline = set(self._newline_ids)
+        guard = _StopGuard(self.tokenizer, prompt_len, stop, self._newline_ids if stop_at_newline else set(),
+                           stop_when_answered)
         streamer = None
         if on_text is not None:
             streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -141,17 +136,47 @@ class TransformersChatModel:
                 do_sample=False,
                 repetition_penalty=repetition_penalty,
                 logits_processor=processors,
-                stopping_criteria=StoppingCriteriaList([_Stop()]),
+                stopping_criteria=StoppingCriteriaList([guard]),
                 streamer=streamer,
                 pad_token_id=self.tokenizer.eos_token_id,
             )
-        new_ids = output[0, prompt_len:]
+        new_ids = output[0, prompt_len:].tolist()
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        ended_by_model = len(new_ids) > 0 and int(new_ids[-1]) == self.tokenizer.eos_token_id
-        return Generation(
-            text=prefix + text,
-            tokens=int(len(new_ids)),
-            prompt_tokens=int(prompt_len),
-            hit_token_cap=len(new_ids) >= max_new_tokens and not ended_by_model,
-            stopped=bool(stop is not None and stop.is_set()),
-        )
+        if guard.reason:
+            reason = guard.reason
+        elif new_ids and new_ids[-1] == self.tokenizer.eos_token_id:
+            reason = "end"
+        else:
+            reason = "cap" if len(new_ids) >= max_new_tokens else "end"
+        return Generation(text=prefix + text, tokens=len(new_ids), prompt_tokens=int(prompt_len), stop_reason=reason)
+
+
+class _StopGuard:
+    """Stopping criterion: the caller's stop flag, a line break, a stated answer, or a repetition loop."""
+
+    def __init__(self, tokenizer, prompt_len: int, stop, newline_ids: set[int], stop_when_answered: bool):
+        self._tokenizer = tokenizer
+        self._prompt_len = prompt_len
+        self._stop = stop
+        self._newline_ids = newline_ids
+        self._answered = stop_when_answered
+        self.reason: str | None = None
+
+    def __call__(self, input_ids, scores, **kwargs) -> bool:
+        import torch
+
+        self.reason = self._check(input_ids[0, self._prompt_len :].tolist())
+        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool)
+
+    def _check(self, new_ids: list[int]) -> str | None:
+        if self._stop is not None and self._stop.is_set():
+            return "stop_flag"
+        if not new_ids:
+            return None
+        if new_ids[-1] in self._newline_ids:
+            return "newline"
+        if repeating_tail(new_ids):
+            return "loop"
+        if self._answered and answer_stated(self._tokenizer.decode(new_ids[-12:], skip_special_tokens=True)):
+            return "answer"
+        return None

@@ -1,0 +1,119 @@
+"""The LiveMind controller with a scripted model: what it asks, what it remembers, what it drops."""
+
+import pytest
+
+from tests.fakes import ScriptedChatModel
+from voice_livemind.clock import VirtualClock
+from voice_livemind.config import load_config
+from voice_livemind.livemind.loop import LiveMindLoop
+
+
+def make_loop(replies, **overrides):
+    config = load_config(overrides=[f"livemind.{k}={v}" for k, v in overrides.items()]).livemind
+    model = ScriptedChatModel(VirtualClock(), replies)
+    return LiveMindLoop(model, config), model
+
+
+def test_only_closed_segments_are_processed_and_the_last_waits_for_the_end():
+    loop, model = make_loop(["action inference. Asks about France."])
+    loop.observe("Tell me about France. What is its capital")
+    assert loop.pending() == ["Tell me about France."]
+    result = loop.step()
+    assert result.action.name == "inference" and result.segments == ("Tell me about France.",)
+    assert loop.step() is None  # nothing new closed: no call
+    assert len(model.calls) == 1
+    # At the end the open segment reaches only the answer prompt.
+    messages = loop.answer_messages("Tell me about France. What is its capital?")
+    assert messages[-1]["content"].startswith("Tell me about France. What is its capital?")
+    assert "(1) Asks about France." in messages[-1]["content"]
+
+
+def test_segments_closed_during_a_call_are_handled_together_in_the_next():
+    loop, model = make_loop(["action inference. One.", "action inference. Two."])
+    loop.observe("First sentence here. Second")
+    loop.step()
+    loop.observe("First sentence here. Second sentence here. Third sentence here. Fourth")
+    result = loop.step()
+    assert result.segments == ("Second sentence here.", "Third sentence here.")
+    assert len(model.calls) == 2
+
+
+def test_wait_carries_no_text_and_its_segments_fold_into_later_prompts():
+    loop, model = make_loop(["action wait. I will wait for more", "action inference. Now I know."])
+    loop.observe("Hello there my friend. I have a question")
+    assert loop.step().action.name == "wait"
+    assert loop.memory.entries[0].text == ""
+    loop.observe("Hello there my friend. I have a question about maths. It is")
+    loop.step()
+    prompt = model.calls[1][-1]["content"]
+    assert "Hello there my friend. I have a question about maths." in prompt
+    assert "(none yet)" in prompt  # the wait left no note behind
+
+
+def test_unparsable_reply_is_kept_whole_as_an_inference_and_counted():
+    loop, _ = make_loop(["The capital of France is Paris."])
+    loop.observe("What is the capital of France? Tell")
+    result = loop.step()
+    assert (result.action.name, result.action.content, result.action.parsed) == (
+        "inference", "The capital of France is Paris.", False)
+    assert loop.stats.calls == 1 and loop.stats.parsed == 0
+
+
+def test_a_revision_truncates_memory_from_the_mismatch_and_recomputes():
+    loop, model = make_loop(["action inference. A.", "action inference. B.", "action inference. B2."])
+    loop.observe("The first sentence. The second sentence. Third")
+    loop.step()
+    assert len(loop.memory.entries) == 1
+    # ASR revises a word in the second sentence (the first entry covered both closed segments).
+    dropped = loop.observe("The first sentence. The second sentences. Third")
+    assert dropped == 1 and loop.memory.entries == []
+    assert loop.stats.truncations == 1 and loop.stats.entries_dropped == 1
+    assert loop.pending() == ["The first sentence.", "The second sentences."]
+    loop.step()
+    assert len(model.calls) == 2
+
+
+def test_revision_after_several_entries_keeps_the_matching_prefix():
+    loop, _ = make_loop(["action inference. A.", "action inference. B."])
+    loop.observe("Sentence number one. Sentence")
+    loop.step()
+    loop.observe("Sentence number one. Sentence number two. Sentence")
+    loop.step()
+    assert loop.observe("Sentence number one. Sentence number 2. Sentence") == 1
+    assert [e.text for e in loop.memory.entries] == ["A."]
+
+
+def test_the_inference_call_is_constrained_to_the_action_format():
+    loop, model = make_loop(["action wait."], actions="complete")
+    calls = []
+    original = model.generate
+
+    def spy(messages, max_new_tokens, **kwargs):
+        calls.append((max_new_tokens, kwargs))
+        return original(messages, max_new_tokens, **kwargs)
+
+    model.generate = spy
+    loop.observe("A long enough sentence. And")
+    loop.step()
+    max_tokens, kwargs = calls[0]
+    assert max_tokens == 48 and kwargs["prefix"] == "action" and kwargs["stop_at_newline"]
+    assert kwargs["first_word_choices"] == ("background", "inference", "hypothesize", "wait")
+    assert "action hypothesize." in model.calls[0][0]["content"]  # the complete set's system prompt
+
+
+def test_multi_turn_layout_in_the_loop():
+    loop, model = make_loop(["action inference. Noted."], layout="multi_turn")
+    loop.observe("First sentence here. Second sentence here. Third")
+    loop.step()
+    loop.observe("First sentence here. Second sentence here. Third sentence here. Fourth")
+    loop.step()
+    roles = [m["role"] for m in model.calls[1]]
+    assert roles == ["system", "user", "assistant", "user"]
+    assert model.calls[1][-1]["content"] == "Third sentence here."
+
+
+def test_unknown_schedule_is_refused():
+    config = load_config().livemind
+    config.schedule = "eager"
+    with pytest.raises(ValueError, match="schedule"):
+        LiveMindLoop(ScriptedChatModel(VirtualClock(), ["x"]), config)

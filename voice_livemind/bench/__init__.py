@@ -1,0 +1,9 @@
+"""Benchmarks: `voice-livemind bench NAME`. Each module here has `add_arguments(parser)` and `run(args) -> int`.
+
+They print and write numbers; they never assert on timings (that is what tests are for, with a virtual clock).
+Run them alone: anything else busy on the same cores distorts every timing.
+"""
+
+BENCHMARKS = {
+    # name: (module, help)
+}
