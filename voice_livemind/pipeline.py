@@ -73,7 +73,7 @@ class Pipeline:
                  on_event: Callable[[ev.Event], None] | None = None):
         self.config = config
         self.mode = mode or config.mode
-        if self.mode not in ("livemind", "baseline"):
+        if self.mode not in ("livemind", "baseline", "transcribe"):  # transcribe: ASR only (benchmarks)
             raise ValueError(f"unknown mode {self.mode!r}: use 'livemind' or 'baseline'")
         self.backends = backends
         self.clock = clock
@@ -171,8 +171,8 @@ class Pipeline:
         transcript = self.asr.finish()
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
                   compute_s=self.clock.now() - started)
-        if not transcript.stable.strip():
-            self.emit(ev.TurnDone)  # speech-like noise with no words: nothing to answer
+        if not transcript.stable.strip() or self.mode == "transcribe":
+            self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
             return
         if self.mode == "livemind":
             messages = self.livemind.answer_messages(transcript.stable)
