@@ -42,21 +42,29 @@ class ScriptedASR:
 
 
 class ScriptedChatModel:
-    """Replies from a list (cycled), streaming word by word; costs prefill + per-token time."""
+    """Replies from a list (cycled), streaming word by word; costs prefill + per-token time.
+
+    A model that plays both roles gets `answer_replies` too: used for calls not forced to start "action".
+    """
 
     name = "scripted"
 
-    def __init__(self, clock, replies: list[str], prefill_s: float = 0.2, per_token_s: float = 0.05):
+    def __init__(self, clock, replies: list[str], prefill_s: float = 0.2, per_token_s: float = 0.05,
+                 answer_replies: list[str] | None = None):
         self.clock = clock
         self.replies = replies
+        self.answer_replies = answer_replies
+        self.prefixes: list[str] = []
         self.prefill_s = prefill_s
         self.per_token_s = per_token_s
         self.calls: list[list[dict]] = []
 
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), stop_at_newline=False,
                  stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
-        reply = self.replies[len(self.calls) % len(self.replies)]
+        replies = self.answer_replies if (self.answer_replies and prefix != "action") else self.replies
+        reply = replies[len(self.calls) % len(replies)]
         self.calls.append(messages)
+        self.prefixes.append(prefix)
         self.clock.sleep(self.prefill_s)
         body = reply[len(prefix):] if reply.startswith(prefix) else reply
         pieces = re.findall(r"\s*\S+", body)  # one "token" per word, with its leading space

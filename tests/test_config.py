@@ -49,10 +49,12 @@ def test_default_yaml_gives_the_defaults():
 
 def test_default_yaml_carries_the_prompts():
     prompts = load_config().livemind.prompts
-    assert prompts.inference_system.startswith("You are listening to a user who is still speaking;")
-    assert "action inference. <one short new fact" in prompts.inference_system
+    assert prompts.inference_system.startswith("You listen to a user who is still speaking.")
+    assert '"action inference. <note>"' in prompts.inference_system
     assert "action wait." in prompts.inference_system
-    assert prompts.answer_system.startswith("You are a voice assistant. The user has finished speaking.")
+    for action in ("background", "inference", "hypothesize", "wait"):
+        assert f'"action {action}.' in prompts.inference_system_complete
+    assert prompts.answer_system.startswith("You are a voice assistant. The user has finished speaking;")
     assert prompts.baseline_system.startswith("You are a voice assistant. Think step by step")
     # `|-` block scalars: no trailing newline.
     assert not prompts.inference_system.endswith("\n")

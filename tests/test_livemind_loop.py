@@ -97,7 +97,7 @@ def test_the_inference_call_is_constrained_to_the_action_format():
     loop.step()
     max_tokens, kwargs = calls[0]
     assert max_tokens == 48 and kwargs["prefix"] == "action" and kwargs["stop_at_newline"]
-    assert kwargs["first_word_choices"] == ("background", "inference", "hypothesize", "wait")
+    assert kwargs["first_word_choices"] == (" background", " inference", " hypothesize", " wait")
     assert "action hypothesize." in model.calls[0][0]["content"]  # the complete set's system prompt
 
 

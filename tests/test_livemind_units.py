@@ -223,3 +223,25 @@ def test_baseline_messages_exact():
         {"role": "system", "content": "BASE"},
         {"role": "user", "content": "What is the capital of France?"},
     ]
+
+
+# --- answer first on lettered options -----------------------------------------------------------------
+
+from voice_livemind.livemind.prompts import answer_start, option_letters  # noqa: E402
+
+
+def test_option_letters_in_written_and_spoken_option_lists():
+    assert option_letters("Which one?\nA. 0\nB. 30\nC. 3\nD. 10") == "ABCD"
+    assert option_letters("SHA one has a digest. A 628 bits. B 700 bits C 160 bits D 256 bits") == "ABCD"
+    assert option_letters("A: x B: y C: z") == "ABC"
+
+
+def test_no_option_letters_in_ordinary_speech():
+    assert option_letters("I have a question. A farmer has a field. I think Bob is right.") == ""
+    assert option_letters("Is it plan A or plan B?") == ""  # two letters are not an option list
+
+
+def test_answer_start_only_for_lettered_options_and_when_enabled():
+    assert answer_start("Q?\nA. x\nB. y\nC. z", "The answer is (") == ("The answer is (", ("A", "B", "C"))
+    assert answer_start("What is the capital of France?", "The answer is (") == ("", ())
+    assert answer_start("Q?\nA. x\nB. y\nC. z", "") == ("", ())

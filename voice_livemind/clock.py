@@ -55,6 +55,11 @@ class VirtualClock:
     def sleep_until(self, t: float) -> None:
         self.sleep(t - self._t)
 
+    def rewind(self, t: float = 0.0) -> "VirtualClock":
+        """Start over at `t`: lets a test replay several runs whose fakes hold this one clock."""
+        self._t = t
+        return self
+
 
 def make_clock(pacing: str):
     """`realtime` replays audio at its natural speed; `fast` skips the waiting but keeps compute time."""

@@ -94,6 +94,9 @@ class AnswerConfig:
     max_new_tokens: int = 192
     repetition_penalty: float = 1.1  # the same in every mode, so modes differ only in what they are given
     stop_when_answered: bool = True  # end the answer once it states "answer is (X)" (every mode alike)
+    # LiveMind's output stage answers first: for a question with lettered options its reply starts with
+    # this text and a constrained option letter. "" turns it off. The baseline reasons first, as in the paper.
+    choice_prefix: str = "The answer is ("
 
 
 @dataclass

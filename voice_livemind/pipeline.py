@@ -176,22 +176,27 @@ class Pipeline:
             return
         if self.mode == "livemind":
             messages = self.livemind.answer_messages(transcript.stable)
+            prefix, choices = prompts.answer_start(transcript.stable, self.config.answer.choice_prefix)
         else:
             messages = prompts.baseline_messages(self.config.livemind.prompts.baseline_system, transcript.stable)
-        self._speak_answer(messages)
+            prefix, choices = "", ()
+        self._speak_answer(messages, prefix, choices)
         self.emit(ev.TurnDone)
 
-    def _speak_answer(self, messages) -> None:
+    def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...]) -> None:
         model = self.backends.answer_model
         chunker = SentenceChunker()
         self.emit(ev.AnswerStarted, mode=self.mode)
+        unsaid = [prefix]  # a forced start of the reply is spoken with the first generated token
 
         def on_text(delta: str) -> None:
+            delta, unsaid[:] = unsaid[0] + delta, [""]
             self.emit(ev.AnswerDelta, text=delta)
             for sentence in chunker.push(delta):
                 self._say(sentence)
 
-        generation = model.generate(messages, self.config.answer.max_new_tokens, on_text=on_text,
+        generation = model.generate(messages, self.config.answer.max_new_tokens, prefix=prefix,
+                                    first_word_choices=choices, on_text=on_text,
                                     stop_when_answered=self.config.answer.stop_when_answered,
                                     repetition_penalty=self.config.answer.repetition_penalty)
         self.emit(ev.AnswerDone, text=generation.text.strip(), tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,

@@ -6,4 +6,5 @@ Run them alone: anything else busy on the same cores distorts every timing.
 
 BENCHMARKS = {
     # name: (module, help)
+    "text": ("voice_livemind.bench.text", "LiveMind on streamed MMLU-Pro text vs the baseline (the paper's method)"),
 }

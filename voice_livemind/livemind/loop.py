@@ -81,7 +81,7 @@ class LiveMindLoop:
             messages,
             self.config.max_note_tokens,
             prefix="action",  # with first_word_choices: the reply must start "action <allowed name>"
-            first_word_choices=self.allowed,
+            first_word_choices=tuple(" " + name for name in self.allowed),
             stop_at_newline=True,
             stop=stop,
             repetition_penalty=self.repetition_penalty,

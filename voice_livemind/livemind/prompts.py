@@ -8,10 +8,15 @@
 
 from __future__ import annotations
 
+import re
+
 from voice_livemind.livemind.memory import Entry
 from voice_livemind.llm.base import Message
 
 LAYOUTS = ("single", "multi_turn")
+
+# An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits".
+_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J])(?=[.:)]|\s)")
 
 
 def _numbered(notes: list[str]) -> str:
@@ -64,3 +69,24 @@ def answer_messages(layout: str, system: str, entries: list[Entry], segments: li
 
 def baseline_messages(system: str, transcript: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": transcript}]
+
+
+def option_letters(text: str) -> str:
+    """The letters of a lettered option list in `text` ("ABCD..."), found in order from A; "" if none."""
+    found = ""
+    for letter in _OPTION_LETTER.findall(text):
+        if letter == "ABCDEFGHIJ"[len(found) : len(found) + 1]:
+            found += letter
+    return found if len(found) >= 3 else ""
+
+
+def answer_start(text: str, choice_prefix: str) -> tuple[str, tuple[str, ...]]:
+    """How the output model's reply must begin: answer first for a question with lettered options.
+
+    Returns (prefix, first-token choices): e.g. ("The answer is (", ("A", ..., "J")), or ("", ()) when the
+    question has no options or the config turns this off.
+    """
+    letters = option_letters(text)
+    if not choice_prefix or not letters:
+        return "", ()
+    return choice_prefix, tuple(letters)

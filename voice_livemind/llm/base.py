@@ -43,8 +43,9 @@ class ChatModel(Protocol):
         """Greedy reply to `messages`.
 
         `prefix` is written as the start of the assistant's reply (the model continues it).
-        `first_word_choices` constrains the first generated word to one of these strings (the decode-time
-        constraint LiveMind needs to keep small models inside the action format).
+        `first_word_choices` constrains the first generated token to the first token of one of these strings
+        (the decode-time constraint that keeps small models inside a format). Include the leading space
+        where the word follows one: after "action" the choices are " inference" and " wait".
         `stop_at_newline` ends the reply at its first line break (notes are one line);
         `stop_when_answered` ends it once it states "answer is (X)" (see llm.stopping).
         Every backend also stops repetition loops (llm.stopping.repeating_tail).

@@ -118,9 +118,7 @@ class TransformersChatModel:
 
         processors = LogitsProcessorList()
         if first_word_choices:
-            # A leading space matters to BPE: after "action" the name is " wait", not "wait".
-            space = " " if prefix and not prefix.endswith(" ") else ""
-            ids = {self.tokenizer.encode(space + w, add_special_tokens=False)[0] for w in first_word_choices}
+            ids = {self.tokenizer.encode(w, add_special_tokens=False)[0] for w in first_word_choices}
             processors.append(_FirstWordConstraint(sorted(ids), prompt_len))
 
         guard = _StopGuard(self.tokenizer, prompt_len, stop, self._newline_ids if stop_at_newline else set(),

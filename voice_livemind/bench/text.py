@@ -1,0 +1,359 @@
+"""`voice-livemind bench text`: LiveMind on streamed text, measured the paper's way, beside the baseline.
+
+Each MMLU-Pro question arrives as text at a simulated input rate (words or characters per minute). Model
+calls are real and their measured duration advances the simulated clock (FastForwardClock), so a call
+that is still running when the input ends delays the answer, as in the paper. Latency is the time from
+the last input to the end of the answer.
+
+Modes (large = models.inference, small = models.answer in the config):
+- baseline: the large model answers with chain of thought from the complete input, no notes;
+- livemind: the large model writes notes during the input and answers from them;
+- collaboration: the large model writes the notes, the small model answers;
+- small_baseline: the small model with chain of thought.
+The notes phase depends only on the inference model and the input, so it runs once per question and is
+shared by livemind and collaboration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+
+MODES = ("baseline", "livemind", "collaboration", "small_baseline")
+LETTERS = "ABCDEFGHIJ"
+LENGTH_BUCKETS = ((0, 25, "<25 words"), (25, 50, "25-49 words"), (50, 100, "50-99 words"), (100, 10**9, "100+ words"))
+
+
+# -- data --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Question:
+    qid: str
+    question: str
+    options: tuple[str, ...]
+    answer: str
+    category: str
+
+    @property
+    def options_text(self) -> str:
+        return "\n".join(f"{LETTERS[i]}. {option}" for i, option in enumerate(self.options))
+
+    @property
+    def words(self) -> int:
+        return len(self.question.split())
+
+
+def load_questions(path: str | Path | None) -> list[Question]:
+    """MMLU-Pro style records: question, options (up to 10), answer (letter), category, question_id."""
+    if path is None:
+        text = resources.files("voice_livemind.data").joinpath("mmlu_pro_validation.json").read_text()
+        source = "the shipped MMLU-Pro validation split"
+    else:
+        try:
+            text = Path(path).read_text()
+        except OSError as err:
+            raise ValueError(f"cannot read {path}: {err.strerror or err}") from err
+        source = str(path)
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{source} is not valid JSON: {err}") from err
+    if not isinstance(records, list) or not records:
+        raise ValueError(f"{source}: expected a non-empty JSON list of questions")
+    questions = []
+    for index, record in enumerate(records):
+        missing = {"question", "options", "answer"} - set(record) if isinstance(record, dict) else {"everything"}
+        if missing:
+            raise ValueError(f"{source}: record {index} lacks {', '.join(sorted(missing))}")
+        options = tuple(str(o) for o in record["options"])
+        if not 2 <= len(options) <= 10 or record["answer"] not in LETTERS[: len(options)]:
+            raise ValueError(f"{source}: record {index} needs 2-10 options and an answer letter among them")
+        questions.append(Question(str(record.get("question_id", index)), record["question"].strip(), options,
+                                  record["answer"], record.get("category", "unknown")))
+    return questions
+
+
+# -- simulated input ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TextStream:
+    """Text that becomes visible over time; `end` is when the last of it has arrived."""
+
+    arrivals: tuple[tuple[float, str], ...]  # (time, text visible from that time on), increasing
+
+    @property
+    def end(self) -> float:
+        return self.arrivals[-1][0]
+
+    @property
+    def full_text(self) -> str:
+        return self.arrivals[-1][1]
+
+    def visible(self, t: float) -> str:
+        shown = ""
+        for at, text in self.arrivals:
+            if at > t + 1e-9:
+                break
+            shown = text
+        return shown
+
+    def next_arrival(self, t: float) -> float | None:
+        return next((at for at, _ in self.arrivals if at > t + 1e-9), None)
+
+
+def make_stream(question: Question, rate: float, unit: str, stream_options: bool) -> TextStream:
+    """Reveal the question (and, if `stream_options`, the options) unit by unit at `rate` per minute.
+
+    By default the options arrive all at once with the question's last unit (the paper's second version).
+    """
+    streamed = question.question + ("\n" + question.options_text if stream_options else "")
+    step = 60.0 / rate
+    if unit == "wpm":
+        cuts = [i for i, ch in enumerate(streamed) if ch.isspace() and i and not streamed[i - 1].isspace()]
+        prefixes = [streamed[:i] for i in cuts] + [streamed]
+    else:
+        prefixes = [streamed[: i + 1] for i in range(len(streamed))]
+    arrivals = [(step * (i + 1), text) for i, text in enumerate(prefixes)]
+    if not stream_options:
+        at, text = arrivals[-1]
+        arrivals[-1] = (at, text + "\n" + question.options_text)
+    return TextStream(tuple(arrivals))
+
+
+# -- one question, one mode -------------------------------------------------------------------------
+@dataclass
+class NotesPhase:
+    """What the inference model did while the input arrived."""
+
+    loop: object  # the LiveMindLoop, holding memory and stats
+    overrun_s: float  # how long the last call ran past the end of input
+    compute_s: float  # time spent in inference calls
+    actions: Counter = field(default_factory=Counter)
+
+
+def run_notes_phase(stream: TextStream, loop, clock) -> NotesPhase:
+    compute = 0.0
+    actions: Counter = Counter()
+    while clock.now() < stream.end:
+        loop.observe(stream.visible(clock.now()))
+        if loop.pending():
+            started = clock.now()
+            result = loop.step()
+            compute += clock.now() - started
+            actions[result.action.name] += 1
+        else:
+            clock.sleep_until(stream.next_arrival(clock.now()) or stream.end)
+    return NotesPhase(loop, max(0.0, clock.now() - stream.end), compute, actions)
+
+
+def answer(model, messages, config, clock, start: float, prefix: str = "", choices: tuple[str, ...] = ()) -> dict:
+    """Generate the answer; times are relative to `start` (the end of input)."""
+    first_token: list[float] = []
+    began = clock.now()
+    generation = model.generate(
+        messages, config.answer.max_new_tokens, prefix=prefix, first_word_choices=choices,
+        on_text=lambda _: first_token or first_token.append(clock.now()),
+        stop_when_answered=config.answer.stop_when_answered,
+        repetition_penalty=config.answer.repetition_penalty,
+    )
+    from voice_livemind.llm.stopping import extract_answer
+
+    return {
+        "latency_s": clock.now() - start,
+        "first_token_s": (first_token[0] - start) if first_token else None,
+        "answer_compute_s": clock.now() - began,
+        "answer_tokens": generation.tokens,
+        "answer_stop": generation.stop_reason,
+        "prediction": extract_answer(generation.text),
+        "answer_text": generation.text,
+    }
+
+
+# -- the benchmark ----------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="JSON list of MMLU-Pro style questions (default: the shipped validation split)")
+    parser.add_argument("--limit", type=int, help="use the first N questions, spread over categories")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--out", default="runs/text", help="output folder (default runs/text)")
+    parser.add_argument("--rate", type=float, default=None, help="input rate (default 150 wpm, or 240 cpm)")
+    parser.add_argument("--unit", choices=["wpm", "cpm"], default="wpm", help="words (speech) or characters (typing) per minute")
+    parser.add_argument("--stream-options", action="store_true", help="stream the options as text too")
+    parser.add_argument("--config", help="YAML layered over configs/default.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+def spread(questions: list[Question], limit: int | None) -> list[Question]:
+    """The first `limit` questions taken round-robin over categories, so a small run covers them all."""
+    if limit is None or limit >= len(questions):
+        return questions
+    by_category: dict[str, list[Question]] = {}
+    for q in questions:
+        by_category.setdefault(q.category, []).append(q)
+    picked: list[Question] = []
+    while len(picked) < limit:
+        for group in by_category.values():
+            if group and len(picked) < limit:
+                picked.append(group.pop(0))
+    return picked
+
+
+def load_models(config, modes):
+    from voice_livemind.llm.transformers_backend import TransformersChatModel
+
+    large = TransformersChatModel(config.models.inference)
+    needs_small = {"collaboration", "small_baseline"} & set(modes)
+    small = large if (not needs_small or config.models.answer == config.models.inference) else TransformersChatModel(config.models.answer)
+    return large, small
+
+
+def run_question(question: Question, modes, config, large, small, rate, unit, stream_options,
+                 new_clock=None) -> list[dict]:
+    """Every mode on one question; each mode runs on a fresh clock (fast-forward: real compute time)."""
+    from voice_livemind.clock import FastForwardClock
+    from voice_livemind.livemind import prompts
+
+    new_clock = new_clock or FastForwardClock
+    from voice_livemind.livemind.loop import LiveMindLoop
+
+    stream = make_stream(question, rate, unit, stream_options)
+    common = {"qid": question.qid, "category": question.category, "words": question.words,
+              "input_s": stream.end, "truth": question.answer}
+    records = []
+    notes: tuple[NotesPhase, float] | None = None
+    for mode in modes:
+        clock = new_clock()
+        if mode in ("baseline", "small_baseline"):
+            clock.sleep_until(stream.end)  # nothing happens until the input is complete
+            model = large if mode == "baseline" else small
+            messages = prompts.baseline_messages(config.livemind.prompts.baseline_system, stream.full_text)
+            result = answer(model, messages, config, clock, stream.end)
+            extra = {"notes_compute_s": 0.0, "overrun_s": 0.0, "actions": {}}
+        else:
+            if notes is None:  # livemind and collaboration share the large model's notes
+                loop = LiveMindLoop(large, config.livemind, config.answer.repetition_penalty)
+                phase = run_notes_phase(stream, loop, clock)
+                notes = (phase, clock.now())
+            phase, phase_end = notes
+            clock.sleep_until(phase_end)
+            messages = phase.loop.answer_messages(stream.full_text)
+            prefix, choices = prompts.answer_start(stream.full_text, config.answer.choice_prefix)
+            result = answer(large if mode == "livemind" else small, messages, config, clock, stream.end,
+                            prefix, choices)
+            extra = {"notes_compute_s": phase.compute_s, "overrun_s": phase.overrun_s,
+                     "actions": dict(phase.actions), **phase.loop.stats.to_json()}
+        total = extra["notes_compute_s"] + result["answer_compute_s"]
+        records.append({**common, "mode": mode, **result, **extra, "total_generation_s": total,
+                        "correct": result["prediction"] == question.answer})
+    return records
+
+
+def summarise(records: list[dict], modes) -> dict:
+    def block(rows):
+        latencies = [r["latency_s"] for r in rows]
+        calls = sum(r.get("calls", 0) for r in rows)
+        return {
+            "n": len(rows),
+            "mean_latency_s": mean(latencies),
+            "median_latency_s": percentile(latencies, 50),
+            "p90_latency_s": percentile(latencies, 90),
+            "mean_first_token_s": mean([r["first_token_s"] for r in rows]),
+            "accuracy": (sum(r["correct"] for r in rows) / len(rows)) if rows else None,
+            "answered": sum(r["prediction"] is not None for r in rows),
+            "mean_total_generation_s": mean([r["total_generation_s"] for r in rows]),
+            "mean_overrun_s": mean([r["overrun_s"] for r in rows]),
+            "answer_cap_hits": sum(r["answer_stop"] == "cap" for r in rows),
+            "answer_loops_stopped": sum(r["answer_stop"] == "loop" for r in rows),
+            "inference_calls": calls,
+            "parse_rate": (sum(r.get("parsed", 0) for r in rows) / calls) if calls else None,
+            "note_cap_hits": sum(r.get("cap_hits", 0) for r in rows),
+            "note_loops_stopped": sum(r.get("loops_stopped", 0) for r in rows),
+            "actions": dict(sum((Counter(r["actions"]) for r in rows), Counter())),
+        }
+
+    summary = {"modes": {}, "by_category": {}, "by_length": {}, "reductions": {}}
+    for mode in modes:
+        rows = [r for r in records if r["mode"] == mode]
+        summary["modes"][mode] = block(rows)
+        summary["by_category"][mode] = {c: block([r for r in rows if r["category"] == c])
+                                        for c in sorted({r["category"] for r in rows})}
+        summary["by_length"][mode] = {label: block([r for r in rows if lo <= r["words"] < hi])
+                                      for lo, hi, label in LENGTH_BUCKETS if any(lo <= r["words"] < hi for r in rows)}
+    pairs = [("livemind", "baseline"), ("collaboration", "small_baseline"), ("collaboration", "baseline")]
+    for new, old in pairs:
+        if new in summary["modes"] and old in summary["modes"]:
+            a, b = summary["modes"][new], summary["modes"][old]
+            summary["reductions"][f"{new}_vs_{old}"] = {
+                "mean_latency_pct": reduction(a["mean_latency_s"], b["mean_latency_s"]),
+                "median_latency_pct": reduction(a["median_latency_s"], b["median_latency_s"]),
+            }
+    return summary
+
+
+def write_report(out: Path, records: list[dict], summary: dict, header: str) -> str:
+    rows = [{"mode": m, **v} for m, v in summary["modes"].items()]
+    table = markdown_table(rows, [("mode", "mode"), ("n", "n"), ("mean_latency_s", "mean latency (s)"),
+                                  ("median_latency_s", "median latency (s)"), ("mean_first_token_s", "first token (s)"),
+                                  ("accuracy", "accuracy"), ("mean_total_generation_s", "generation (s)"),
+                                  ("parse_rate", "note parse rate"), ("answer_cap_hits", "answer cap hits")])
+    reductions = "".join(f"- {name.replace('_', ' ')}: mean {v['mean_latency_pct']:.1f}%, median {v['median_latency_pct']:.1f}%\n"
+                         for name, v in summary["reductions"].items() if v["mean_latency_pct"] is not None)
+    text = f"{header}\n\n{table}\nLatency reduction:\n{reductions}"
+    (out / "table.md").write_text(text)
+
+    plt = pyplot()
+    modes = list(summary["modes"])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.boxplot([[r["latency_s"] for r in records if r["mode"] == m] for m in modes], tick_labels=modes)
+    ax.set_ylabel("latency after the last input (s)")
+    ax.set_title("Latency per mode")
+    fig.tight_layout()
+    fig.savefig(out / "latency_per_mode.png", dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for m in modes:
+        rows = [r for r in records if r["mode"] == m]
+        ax.scatter([r["words"] for r in rows], [r["latency_s"] for r in rows], label=m, s=14)
+    ax.set_xlabel("question length (words)")
+    ax.set_ylabel("latency (s)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "latency_vs_length.png", dpi=100)
+    plt.close("all")
+    return text
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from voice_livemind.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    try:
+        questions = spread(load_questions(args.data), args.limit)
+    except ValueError as err:
+        print(f"data error: {err}")
+        return 2
+    rate = args.rate or (150.0 if args.unit == "wpm" else 240.0)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    large, small = load_models(config, args.modes)
+    records = []
+    with open(out / "records.jsonl", "w") as log:
+        for question in tqdm(questions, desc="bench text", unit="question"):
+            for record in run_question(question, args.modes, config, large, small, rate, args.unit, args.stream_options):
+                log.write(json.dumps(record) + "\n")
+                records.append(record)
+    summary = summarise(records, args.modes)
+    summary["settings"] = {"rate": rate, "unit": args.unit, "stream_options": args.stream_options,
+                           "questions": len(questions), "large": config.models.inference.model,
+                           "small": config.models.answer.model, "layout": config.livemind.layout,
+                           "actions": config.livemind.actions, "granularity": config.livemind.granularity}
+    write_json(out / "summary.json", summary)
+    header = (f"bench text: {len(questions)} questions, input at {rate:g} {args.unit}, "
+              f"options {'streamed' if args.stream_options else 'at once with the last input'}")
+    print(write_report(out, records, summary, header))
+    print(f"written to {out}/ (summary.json, records.jsonl, table.md, latency_per_mode.png, latency_vs_length.png)")
+    return 0
