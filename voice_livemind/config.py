@@ -35,6 +35,7 @@ class VADConfig:
     frame_ms: int = 30  # 10, 20 or 30
     speech_start_ms: int = 90  # speech this long in a row starts a turn
     hangover_ms: int = 600  # non-speech this long in a row ends the turn
+    transcript_hold_ms: int = 0  # hangover extension while the transcript sounds unfinished (0: off)
     preroll_ms: int = 300  # audio kept from before the detected start, so the first word is not clipped
 
 
@@ -47,6 +48,7 @@ class ASRConfig:
     language: str = "en"
     beam_size: int = 1
     interval_s: float = 1.0  # re-transcribe after this much new audio
+    pause_pass_ms: int = 200  # in a pause: one pass once it lasts this long, if it fits in the hangover left
     agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
     buffer_trim_s: float = 15.0  # trim the audio buffer at a committed sentence end once it is this long
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
