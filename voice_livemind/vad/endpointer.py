@@ -3,6 +3,13 @@
 Speech starts after `speech_start_ms` of speech frames in a row (a click is not a turn) and ends after
 `hangover_ms` of non-speech frames in a row (a pause inside a sentence is not the end of the turn).
 The frame classifier is injected: webrtcvad in production, a scripted list in tests.
+
+Two refinements:
+- A classifier may declare an `overhang_ms`: webrtcvad keeps calling frames speech for 60-150 ms after
+  speech stops (its own overhang). Those frames are silence already, so they count towards the hangover
+  and the estimated end of speech is moved back by them; otherwise every end would come that much late.
+- Optional transcript hold (`transcript_hold_ms` > 0): while the latest transcript sounds unfinished (no
+  sentence punctuation at its end, or a trailing "and", "to", "the" ...), the hangover is that much longer.
 """
 
 from __future__ import annotations
@@ -13,7 +20,37 @@ from typing import Callable
 
 import numpy as np
 
+from voice_livemind.asr.words import normalise
 from voice_livemind.config import VADConfig
+
+# webrtcvad's overhang after a long speech burst (kOverHangMax2* in its vad_core.c), in frames, per mode
+# and frame size (10, 20, 30 ms): modes 0-1 keep 140/140/150 ms, modes 2-3 90/100/90 ms.
+_WEBRTC_OVERHANG_FRAMES = {0: (14, 7, 5), 1: (14, 7, 5), 2: (9, 5, 3), 3: (9, 5, 3)}
+
+# Words after which a sentence rarely ends: a transcript ending in one of them sounds unfinished.
+CONTINUATION_WORDS = frozenset(
+    "and or but so because if then than that which who whose whom where when while although though unless "
+    "until as like with without to of for from in on at by about into onto over under after before between "
+    "through during against the a an my your his her its our their this these those some any no every each "
+    "is are was were be been am will would can could should shall may might must do does did have has had "
+    "i you he she we they it's i'm not very more most".split()
+)
+_UNFINISHED_ENDINGS = (",", ";", ":", "-", "...", "…")
+
+
+def sounds_unfinished(text: str) -> bool:
+    """True when the transcript so far does not sound like a finished turn: it ends in a comma, dash or
+    ellipsis, without sentence punctuation, or in a word such as "and" / "to" / "the" followed by at most
+    a period (Whisper puts one wherever its audio stops). "?" and "!" end a turn. Empty text: False."""
+    text = text.strip().rstrip("\"')]”’")
+    words = [w for w in text.split() if normalise(w)]
+    if not words:
+        return False
+    if text.endswith(_UNFINISHED_ENDINGS):
+        return True
+    if text.endswith(("?", "!")):
+        return False
+    return not text.endswith(".") or normalise(words[-1]) in CONTINUATION_WORDS
 
 
 @dataclass(frozen=True)
@@ -37,6 +74,7 @@ class WebRtcClassifier:
         self._vad = webrtcvad.Vad(aggressiveness)
         self._rate = sample_rate
         self._unsettled = math.ceil(settle_ms / frame_ms)
+        self.overhang_ms = _WEBRTC_OVERHANG_FRAMES[aggressiveness][(10, 20, 30).index(frame_ms)] * frame_ms
 
     def __call__(self, samples: np.ndarray) -> bool:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
@@ -52,15 +90,43 @@ class Endpointer:
         self._is_speech = is_speech
         self._frame_s = config.frame_ms / 1000
         self._start_frames = max(1, math.ceil(config.speech_start_ms / config.frame_ms))  # at least that long
-        self._end_frames = max(1, math.ceil(config.hangover_ms / config.frame_ms))
+        hangover_frames = max(1, math.ceil(config.hangover_ms / config.frame_ms))
+        overhang = getattr(is_speech, "overhang_ms", 0) // config.frame_ms
+        self._overhang_frames = min(overhang, hangover_frames - 1)  # already silence when the VAD stops
+        self._end_frames = hangover_frames - self._overhang_frames
+        self._hold_frames = math.ceil(getattr(config, "transcript_hold_ms", 0) / config.frame_ms)
+        self.holding = False  # the transcript sounds unfinished: the hangover is longer
         self.in_speech = False
         self._run = 0  # frames in a row that argue for switching state
         self._run_start = 0.0  # where that run began
+        self._turn_start = 0.0
         self._last_speech_end = 0.0
+        self.position = 0.0  # input time at the end of the last frame pushed: where a decision is taken
+
+    @property
+    def pause_s(self) -> float:
+        """How long the current pause inside a turn has lasted (the VAD's overhang included); 0 while
+        speech is heard or outside a turn."""
+        if not self.in_speech or self._run == 0:
+            return 0.0
+        return (self._run + self._overhang_frames) * self._frame_s
+
+    @property
+    def hangover_left_s(self) -> float:
+        """Inside a turn: how much more non-speech would end it, the transcript hold not counted (the next
+        pass may lift it)."""
+        frames = self._end_frames - self._run
+        return max(0, frames) * self._frame_s
+
+    def observe_transcript(self, text: str) -> None:
+        """The latest transcript of the turn (committed + unstable): hold the turn while it sounds
+        unfinished, if `transcript_hold_ms` is set."""
+        self.holding = self._hold_frames > 0 and sounds_unfinished(text)
 
     def push(self, t: float, samples: np.ndarray) -> Boundary | None:
         """Classify one frame starting at input time `t`; return a boundary when the state changes."""
         speech = self._is_speech(samples)
+        self.position = t + self._frame_s
         if speech:
             self._last_speech_end = t + self._frame_s
         if not self.in_speech:
@@ -71,18 +137,24 @@ class Endpointer:
                 self._run_start = t
             self._run += 1
             if self._run >= self._start_frames:
-                self.in_speech, self._run = True, 0
+                self.in_speech, self._run, self.holding = True, 0, False
+                self._turn_start = self._run_start
                 return Boundary("start", self._run_start)
             return None
         self._run = 0 if speech else self._run + 1
-        if self._run >= self._end_frames:
+        if self._run >= self._end_frames + (self._hold_frames if self.holding else 0):
             self.in_speech, self._run = False, 0
-            return Boundary("end", self._last_speech_end)
+            return Boundary("end", self._speech_end())
         return None
 
     def end_of_input(self) -> Boundary | None:
         """The audio ran out: an utterance still open ends where its speech was last heard."""
         if not self.in_speech:
             return None
+        in_a_pause = self._run > 0
         self.in_speech, self._run = False, 0
-        return Boundary("end", self._last_speech_end, reason="end_of_input")
+        return Boundary("end", self._speech_end() if in_a_pause else self._last_speech_end, reason="end_of_input")
+
+    def _speech_end(self) -> float:
+        """Where the speech ended: the last speech frame, less the classifier's overhang."""
+        return max(self._turn_start, self._last_speech_end - self._overhang_frames * self._frame_s)
