@@ -86,6 +86,7 @@ class Pipeline:
         self.turn = 0
         self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
         self._segments_seen: tuple[str, ...] = ()
+        self._last_pass_s = 0.0  # compute time of the latest recognition pass
 
     # -- events --------------------------------------------------------------------------------------
     def emit(self, cls, **fields) -> ev.Event:
@@ -140,11 +141,13 @@ class Pipeline:
         """While the user speaks: a recognition pass when due, else one LiveMind inference call."""
         if not self.endpointer.in_speech:
             return False
-        if self.asr.due():
+        if self._asr_due():
             started = self.clock.now()
             transcript = self.asr.step()
+            self._last_pass_s = self.clock.now() - started
             self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
-                      compute_s=self.clock.now() - started)
+                      compute_s=self._last_pass_s)
+            self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
             if self.mode == "livemind":
                 self._observe(transcript.stable)
             return True
@@ -155,6 +158,18 @@ class Pipeline:
                       compute_s=self.clock.now() - started, parsed=result.action.parsed)
             return True
         return False
+
+    def _asr_due(self) -> bool:
+        """A pass every `interval_s` of new audio while speech is heard. In a pause only a pass that hears
+        speech not heard yet, when due or once the pause lasted `pause_pass_ms` (its text then serves the
+        end decision and the transcript hold), and only if the last pass's cost fits in the hangover left:
+        the lane is single, so a pass still running when the hangover runs out delays the end of the turn."""
+        pause = self.endpointer.pause_s
+        if pause == 0.0:
+            return self.asr.due()
+        if self.asr.pending_s <= pause + 1e-6 or self._last_pass_s > self.endpointer.hangover_left_s:
+            return False
+        return self.asr.due() or pause >= self.config.asr.pause_pass_ms / 1000
 
     def _observe(self, stable: str) -> None:
         dropped = self.livemind.observe(stable)

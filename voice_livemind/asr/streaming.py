@@ -57,6 +57,11 @@ class StreamingASR:
     def buffer_seconds(self) -> float:
         return self._samples() / self.sample_rate
 
+    @property
+    def pending_s(self) -> float:
+        """Seconds of audio appended since the last recognition pass."""
+        return self._new_samples / self.sample_rate
+
     def append(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._chunks.append(samples)

@@ -1,0 +1,71 @@
+"""The pipeline's recognition schedule on a virtual clock: transcribe-only mode, no pass in a pause that
+would delay the end of the turn, the transcript hold."""
+
+import numpy as np
+import pytest
+
+from tests.fakes import ListSink, ScriptedASR, energy_vad, silence, tone
+from voice_livemind import events as ev
+from voice_livemind.clock import VirtualClock
+from voice_livemind.config import load_config
+from voice_livemind.pipeline import Backends, Pipeline
+
+SCRIPT = [(0.3, 0.6, " I"), (0.6, 0.9, " need"), (0.9, 1.2, " a"), (1.2, 1.6, " flight"), (1.6, 1.9, " to"),
+          (1.9, 2.4, " Boston.")]
+
+
+def transcribe(audio, cost_s, *overrides):
+    config = load_config(overrides=list(overrides))
+    clock = VirtualClock()
+    asr = ScriptedASR(clock, SCRIPT, cost_s=cost_s)
+    backends = Backends(is_speech=energy_vad, asr=asr, inference_model=None, answer_model=None, tts=None)
+    pipeline = Pipeline(config, backends, clock, ListSink(), mode="transcribe")
+    return pipeline.run(audio), asr
+
+
+def of(events, cls):
+    return [e for e in events if isinstance(e, cls)]
+
+
+def test_transcribe_mode_recognises_without_answering():
+    audio = np.concatenate([silence(0.51), tone(3.0), silence(1.5)])
+    events, _ = transcribe(audio, 0.3)
+    assert [e.kind for e in events][0] == "SpeechStarted" and events[-1].kind == "TurnDone"
+    final = [e for e in of(events, ev.TranscriptUpdate) if e.final]
+    assert [e.stable for e in final] == ["I need a flight to Boston."]
+    assert not of(events, ev.AnswerStarted)
+
+
+@pytest.mark.parametrize("cost_s", [0.3, 0.5])
+def test_no_pass_runs_into_the_end_of_turn_decision(cost_s):
+    # speech 0.51-3.51 s; hangover 600 ms; energy VAD: no overhang
+    audio = np.concatenate([silence(0.51), tone(3.0), silence(1.5)])
+    events, _ = transcribe(audio, cost_s)
+    ended = of(events, ev.SpeechEnded)[0]
+    assert ended.t == pytest.approx(3.51 + 0.6)  # decided exactly when the hangover ran out
+    passes = [e for e in of(events, ev.TranscriptUpdate) if not e.final]
+    in_pause = [e for e in passes if e.t - e.compute_s > 3.51]
+    if cost_s == 0.3:
+        # one pass once the pause is 200 ms long: it finishes before the hangover runs out
+        assert len(in_pause) == 1 and in_pause[0].t - in_pause[0].compute_s == pytest.approx(3.51 + 0.21, abs=0.03)
+    else:
+        assert in_pause == []  # 0.5 s would not fit in the 0.4 s of hangover left
+
+
+def test_passes_continue_through_a_pause_only_once():
+    # a 0.5 s pause inside the speech: at most one pass in it, and the turn goes on
+    audio = np.concatenate([silence(0.51), tone(1.5), silence(0.51), tone(1.5), silence(1.5)])
+    events, _ = transcribe(audio, 0.2)
+    assert len(of(events, ev.SpeechEnded)) == 1
+    starts = [e.t - e.compute_s for e in of(events, ev.TranscriptUpdate) if not e.final]
+    assert sum(1 for t in starts if 2.01 < t < 2.52) == 1
+
+
+def test_transcript_hold_keeps_the_turn_through_a_long_pause():
+    # a 750 ms pause: hangover 600 ms ends the turn, a 300 ms hold keeps it. The pass in the pause hears
+    # the buffer up to ~2.3 s (it starts at the 0.21 s pre-roll): "I need a flight to", unfinished.
+    speech = np.concatenate([silence(0.51), tone(1.8), silence(0.75), tone(1.0), silence(1.5)])
+    cut, _ = transcribe(speech, 0.2)
+    held, _ = transcribe(speech, 0.2, "vad.transcript_hold_ms=300")
+    assert len(of(cut, ev.SpeechEnded)) == 2
+    assert len(of(held, ev.SpeechEnded)) == 1
