@@ -6,5 +6,6 @@ Run them alone: anything else busy on the same cores distorts every timing.
 
 BENCHMARKS = {
     # name: (module, help)
+    "asr": ("voice_livemind.bench.asr", "streaming ASR and end of utterance: WER, commit lag, EOU delay, false cut-offs"),
     "text": ("voice_livemind.bench.text", "LiveMind on streamed MMLU-Pro text vs the baseline (the paper's method)"),
 }
