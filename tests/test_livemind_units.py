@@ -199,11 +199,13 @@ def test_single_layout_answer_messages_exact():
 
 def test_multi_turn_layout_answer_messages_exact():
     segments = ["What is the capital of France?", "Hello there.", "Paris?"]
-    assert answer_messages("multi_turn", "ANS", [NOTE, WAIT], segments) == [
-        {"role": "system", "content": "ANS"},
+    # The notes conversation continues unchanged (same system prompt: its cache is reusable); the answer
+    # instruction comes with the final segments.
+    assert answer_messages("multi_turn", "ANS", [NOTE, WAIT], segments, inference_system="SYS") == [
+        {"role": "system", "content": "SYS"},
         {"role": "user", "content": "What is the capital of France?"},
         {"role": "assistant", "content": "action inference. The user asks for a capital."},
-        {"role": "user", "content": "Hello there. Paris?"},
+        {"role": "user", "content": "Hello there. Paris?\n\n(The user has finished speaking.) ANS"},
     ]
 
 
@@ -212,9 +214,9 @@ def test_answer_messages_without_notes_is_the_transcript_alone():
         {"role": "system", "content": "ANS"},
         {"role": "user", "content": "Hello?"},
     ]
-    assert answer_messages("multi_turn", "ANS", [WAIT], ["Hello there.", "Hi?"]) == [
-        {"role": "system", "content": "ANS"},
-        {"role": "user", "content": "Hello there. Hi?"},
+    assert answer_messages("multi_turn", "ANS", [WAIT], ["Hello there.", "Hi?"], inference_system="SYS") == [
+        {"role": "system", "content": "SYS"},
+        {"role": "user", "content": "Hello there. Hi?\n\n(The user has finished speaking.) ANS"},
     ]
 
 

@@ -62,6 +62,7 @@ class LLMConfig:
     device: str = "cpu"
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"
     threads: int = 2  # torch intra-op threads on CPU
+    reuse_kv_cache: bool = True  # keep the last call's key/value cache and reuse its shared prefix
 
 
 @dataclass

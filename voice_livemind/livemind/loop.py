@@ -99,4 +99,4 @@ class LiveMindLoop:
         segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True)
         self._align(segments)  # a last-moment revision invalidates notes like any other
         return prompts.answer_messages(self.config.layout, self.config.prompts.answer_system, self.memory.entries,
-                                       segments)
+                                       segments, inference_system=self.system)

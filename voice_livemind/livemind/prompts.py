@@ -55,8 +55,14 @@ def inference_messages(layout: str, system: str, entries: list[Entry], segments:
     return [{"role": "system", "content": system}, *turns, {"role": "user", "content": " ".join(new)}]
 
 
-def answer_messages(layout: str, system: str, entries: list[Entry], segments: list[str]) -> list[Message]:
-    """The output model's prompt once the input has ended: every segment (the last one included) + notes."""
+def answer_messages(layout: str, system: str, entries: list[Entry], segments: list[str],
+                    inference_system: str = "") -> list[Message]:
+    """The output model's prompt once the input has ended: every segment (the last one included) + notes.
+
+    In the multi-turn layout the answer prompt continues the notes conversation word for word (the
+    inference system prompt, then the turns) and the answer instruction comes last, with the final
+    segments; so a model that wrote the notes already holds the key/value cache of all but the last turn.
+    """
     if layout == "single":
         transcript, notes = " ".join(segments), _notes(entries)
         user = f"{transcript}\n\nNotes made while listening:\n{_numbered(notes)}" if notes else transcript
@@ -64,7 +70,8 @@ def answer_messages(layout: str, system: str, entries: list[Entry], segments: li
     turns, carried = _history_turns(entries)
     covered = sum(len(e.segments) for e in entries)
     final = " ".join(carried + segments[covered:])
-    return [{"role": "system", "content": system}, *turns, {"role": "user", "content": final}]
+    return [{"role": "system", "content": inference_system}, *turns,
+            {"role": "user", "content": f"{final}\n\n(The user has finished speaking.) {system}"}]
 
 
 def baseline_messages(system: str, transcript: str) -> list[Message]:

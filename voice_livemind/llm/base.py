@@ -18,6 +18,7 @@ class Generation:
     tokens: int  # new tokens generated
     prompt_tokens: int
     stop_reason: str  # one of STOP_REASONS: why generation ended
+    reused_tokens: int = 0  # prompt tokens whose key/value cache was reused from the previous call
 
     @property
     def hit_token_cap(self) -> bool:

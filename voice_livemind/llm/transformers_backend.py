@@ -93,6 +93,8 @@ class TransformersChatModel:
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
         self.device = device
+        self._reuse = config.reuse_kv_cache
+        self._prefix_cache = PrefixCache()
         self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
                              if "\n" in self.tokenizer.convert_tokens_to_string([t])}
 
@@ -115,6 +117,7 @@ class TransformersChatModel:
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + prefix
         inputs = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(self.device)
         prompt_len = inputs["input_ids"].shape[1]
+        cache, reused = self._prefix_cache.take(inputs["input_ids"][0].tolist()) if self._reuse else (None, 0)
 
         processors = LogitsProcessorList()
         if first_word_choices:
@@ -137,8 +140,14 @@ class TransformersChatModel:
                 stopping_criteria=StoppingCriteriaList([guard]),
                 streamer=streamer,
                 pad_token_id=self.tokenizer.eos_token_id,
+                cache=cache,
+                use_cache=True,
+                return_dict_in_generate=True,
             )
-        new_ids = output[0, prompt_len:].tolist()
+        sequence = output.sequences[0]
+        if self._reuse:
+            self._prefix_cache.keep(sequence.tolist(), output.cache)
+        new_ids = sequence[prompt_len:].tolist()
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
         if guard.reason:
             reason = guard.reason
@@ -146,7 +155,46 @@ class TransformersChatModel:
             reason = "end"
         else:
             reason = "cap" if len(new_ids) >= max_new_tokens else "end"
-        return Generation(text=prefix + text, tokens=len(new_ids), prompt_tokens=int(prompt_len), stop_reason=reason)
+        return Generation(text=prefix + text, tokens=len(new_ids), prompt_tokens=int(prompt_len), stop_reason=reason,
+                          reused_tokens=reused)
+
+
+def shared_prefix_len(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class PrefixCache:
+    """The key/value cache of the last sequence the model processed, reused for the next prompt's shared start.
+
+    Notes written while the user speaks are the start of the next prompt (and, with the multi-turn layout,
+    of the answer prompt), so only the new text has to be prefilled. When the new prompt departs from the
+    cached sequence (a revised word), the cache is cropped to the common prefix: it never holds anything
+    the new prompt does not start with. One cache per model keeps memory bounded.
+    """
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.cache = None
+
+    def take(self, prompt_ids: list[int]):
+        """(cache cropped to the prefix shared with `prompt_ids`, its length), or (None, 0)."""
+        cache, self.cache = self.cache, None  # generate() extends it in place: it is theirs now
+        if cache is None:
+            return None, 0
+        # At least one prompt token must still run, to produce the logits of the next token.
+        shared = min(shared_prefix_len(self.ids, prompt_ids), cache.get_seq_length(), len(prompt_ids) - 1)
+        if shared < 1:
+            return None, 0
+        cache.crop(shared - cache.get_seq_length())  # a negative count: drop that many from the end
+        return cache, shared
+
+    def keep(self, ids: list[int], cache) -> None:
+        self.ids, self.cache = ids, cache
 
 
 class _StopGuard:

@@ -1,0 +1,46 @@
+"""The transformers backend on the real SmolLM2 (CPU): constraints, stops, and key/value cache reuse."""
+
+import pytest
+
+from voice_livemind.config import load_config
+from voice_livemind.livemind import prompts
+from voice_livemind.livemind.memory import Entry
+
+pytestmark = pytest.mark.integration
+
+SEGMENTS = ["A farmer has a field that is 120 meters long and 80 meters wide.",
+            "He wants to build a fence around the whole field."]
+
+
+def make_model(reuse: bool):
+    from voice_livemind.llm.transformers_backend import TransformersChatModel
+
+    config = load_config(overrides=[f"models.inference.reuse_kv_cache={str(reuse).lower()}"])
+    return TransformersChatModel(config.models.inference), config
+
+
+def note_then_answer(model, config):
+    system = config.livemind.prompts.inference_system
+    first = model.generate(prompts.inference_messages("multi_turn", system, [], SEGMENTS[:1]), 24, prefix="action",
+                           first_word_choices=(" inference", " wait"), stop_at_newline=True)
+    entry = Entry((SEGMENTS[0],), "inference", first.text.removeprefix("action inference.").strip())
+    answer = model.generate(prompts.answer_messages("multi_turn", config.livemind.prompts.answer_system, [entry],
+                                                    SEGMENTS, inference_system=system), 24)
+    return first, answer
+
+
+def test_reusing_the_cache_changes_nothing_but_the_work():
+    plain = note_then_answer(*make_model(reuse=False))
+    reused = note_then_answer(*make_model(reuse=True))
+    assert [g.text for g in plain] == [g.text for g in reused]
+    # The answer prompt continues the note's conversation: all of the note's prompt was cached.
+    assert reused[1].reused_tokens >= reused[0].prompt_tokens
+    assert plain[1].reused_tokens == 0
+
+
+def test_first_word_constraint_and_newline_stop():
+    model, config = make_model(reuse=False)
+    messages = prompts.inference_messages("single", config.livemind.prompts.inference_system, [], SEGMENTS)
+    generation = model.generate(messages, 40, prefix="action", first_word_choices=(" wait",), stop_at_newline=True)
+    assert generation.text.startswith("action wait")
+    assert "\n" not in generation.text.strip()
