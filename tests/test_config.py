@@ -32,9 +32,9 @@ def test_default_yaml_gives_the_defaults():
     assert (config.vad.speech_start_ms, config.vad.hangover_ms, config.vad.preroll_ms) == (90, 600, 300)
     assert config.asr.model == "packaged:whisper-tiny.en"
     assert (config.asr.device, config.asr.compute_type, config.asr.cpu_threads) == ("cpu", "int8", 2)
-    assert config.asr.interval_s == 1.0 and isinstance(config.asr.interval_s, float)
+    assert config.asr.interval_s == 0.7 and isinstance(config.asr.interval_s, float)
     assert config.asr.agreement_n == 2
-    assert config.asr.buffer_trim_s == 15.0
+    assert config.asr.buffer_trim_s == 10.0
     for llm in (config.models.inference, config.models.answer):
         assert (llm.model, llm.device, llm.dtype, llm.threads) == ("packaged:smollm2-135m-instruct", "cpu", "float32", 2)
     assert config.livemind.granularity == "sentence"

@@ -47,10 +47,10 @@ class ASRConfig:
     cpu_threads: int = 2
     language: str = "en"
     beam_size: int = 1
-    interval_s: float = 1.0  # re-transcribe after this much new audio
+    interval_s: float = 0.7  # re-transcribe after this much new audio
     pause_pass_ms: int = 200  # in a pause: one pass once it lasts this long, if it fits in the hangover left
     agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
-    buffer_trim_s: float = 15.0  # trim the audio buffer at a committed sentence end once it is this long
+    buffer_trim_s: float = 10.0  # trim the audio buffer at a committed sentence end once it is this long
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
     no_speech_threshold: float = 0.6
     compression_ratio_threshold: float = 2.4
