@@ -113,3 +113,25 @@ def test_input_ending_mid_speech_still_answers():
     ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
     assert ended.reason == "end_of_input"
     assert kinds(events)[-1] == "TurnDone" and any(isinstance(e, ev.AnswerDone) for e in events)
+
+
+def test_direct_mode_answers_from_the_transcript_alone_without_reasoning():
+    pipeline, audio, backends, _ = make_pipeline("direct")
+    events = pipeline.run(audio)
+    assert not any(isinstance(e, ev.Note) for e in events)
+    messages = backends.answer_model.calls[0]
+    assert messages[0]["content"].startswith("You are a voice assistant. The user has finished speaking;")
+    assert messages[-1]["content"] == "What is two plus two? Please answer quickly. Thanks."
+
+
+def test_lettered_options_make_the_answer_start_with_the_choice_and_speak_it():
+    script = [(0.3, 0.6, " Pick"), (0.6, 0.9, " one."), (1.0, 1.2, " A"), (1.2, 1.5, " red."), (1.6, 1.8, " B"),
+              (1.8, 2.1, " blue."), (2.2, 2.4, " C"), (2.4, 2.8, " green.")]
+    pipeline, audio, backends, _ = make_pipeline("livemind", answer="The answer is (B). Blue is calm.")
+    backends.asr.words = script
+    events = pipeline.run(audio)
+    assert backends.answer_model.prefixes[-1] == "The answer is ("
+    # The forced start is spoken with the first generated word.
+    first_delta = next(e for e in events if isinstance(e, ev.AnswerDelta))
+    assert first_delta.text == "The answer is (B)."
+    assert backends.tts.spoken == ["The answer is (B).", "Blue is calm."]

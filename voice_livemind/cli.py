@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help="YAML file layered over configs/default.yaml")
     replay.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config value, e.g. --set vad.hangover_ms=500 (repeatable)")
-    replay.add_argument("--mode", choices=["livemind", "baseline"], help="default: the config's mode")
+    replay.add_argument("--mode", choices=["livemind", "baseline", "direct"],
+                        help="livemind (default from the config), baseline (no LiveMind, reasoning after the end) "
+                             "or direct (no LiveMind, no reasoning)")
     replay.add_argument("--quiet", action="store_true", help="no live progress")
 
     bench = sub.add_parser("bench", help="benchmarks (run them alone on the machine)")

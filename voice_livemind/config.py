@@ -111,7 +111,7 @@ class TTSConfig:
 
 @dataclass
 class Config:
-    mode: Literal["livemind", "baseline"] = "livemind"
+    mode: Literal["livemind", "baseline", "direct"] = "livemind"
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VADConfig = field(default_factory=VADConfig)
     asr: ASRConfig = field(default_factory=ASRConfig)

@@ -26,6 +26,12 @@ from voice_livemind.tts.chunker import SentenceChunker
 from voice_livemind.vad.endpointer import Boundary, Endpointer
 
 
+# livemind: notes while the user speaks, then the answer from them; baseline: the same pipeline without
+# LiveMind, reasoning step by step after the end (the paper's baseline); direct: no LiveMind and no
+# reasoning, the answer prompt alone (the fastest naive pipeline); transcribe: ASR only (benchmarks).
+MODES = ("livemind", "baseline", "direct", "transcribe")
+
+
 class TTS(Protocol):
     sample_rate: int
 
@@ -55,7 +61,7 @@ def load_backends(config: Config, mode: str) -> Backends:
     from voice_livemind.vad.endpointer import WebRtcClassifier
 
     answer_model = TransformersChatModel(config.models.answer)
-    if mode == "baseline" or config.models.inference == config.models.answer:
+    if mode != "livemind" or config.models.inference == config.models.answer:
         inference_model = answer_model
     else:
         inference_model = TransformersChatModel(config.models.inference)
@@ -73,8 +79,8 @@ class Pipeline:
                  on_event: Callable[[ev.Event], None] | None = None):
         self.config = config
         self.mode = mode or config.mode
-        if self.mode not in ("livemind", "baseline", "transcribe"):  # transcribe: ASR only (benchmarks)
-            raise ValueError(f"unknown mode {self.mode!r}: use 'livemind' or 'baseline'")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r}: use one of {', '.join(MODES)}")
         self.backends = backends
         self.clock = clock
         self.sink = sink
@@ -189,12 +195,13 @@ class Pipeline:
         if not transcript.stable.strip() or self.mode == "transcribe":
             self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
             return
-        if self.mode == "livemind":
-            messages = self.livemind.answer_messages(transcript.stable)
-            prefix, choices = prompts.answer_start(transcript.stable, self.config.answer.choice_prefix)
+        text, system = transcript.stable, self.config.livemind.prompts
+        if self.mode == "baseline":
+            messages, (prefix, choices) = prompts.baseline_messages(system.baseline_system, text), ("", ())
         else:
-            messages = prompts.baseline_messages(self.config.livemind.prompts.baseline_system, transcript.stable)
-            prefix, choices = "", ()
+            messages = (self.livemind.answer_messages(text) if self.mode == "livemind"
+                        else prompts.baseline_messages(system.answer_system, text))  # direct: no notes
+            prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
         self._speak_answer(messages, prefix, choices)
         self.emit(ev.TurnDone)
 
