@@ -27,14 +27,13 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from voice_livemind.audio.synth import (  # noqa: E402
+    LEAD, RATE, SENTENCE_GAP, TRAIL, multiple_choice_text, piper_16k, speech_bounds, synthesize, write_clip)
 from voice_livemind.models import resolve_packaged  # noqa: E402
 
 OUT = ROOT / "audio_fixtures"
 DATA = ROOT.parent / "shared" / "data"  # the shared data folder beside the checkout
 VOICE = "en_US-joe-medium"
-RATE = 16000
-LEAD, TRAIL, SENTENCE_GAP = 0.5, 1.5, 0.2  # seconds
-THRESHOLD_DBFS, RELATIVE_DB = -40.0, 35.0
 
 TEXTS = {
     "short_question": "What is the capital of France?",
@@ -76,64 +75,13 @@ NOISY_SOURCE, NOISY_SNRS_DB, NOISE_SEED = "multi_sentence", (20, 10), 20261125
 EMPTY_SECONDS = 10.0
 
 
-def speech_bounds(audio: np.ndarray, rate: int = RATE) -> tuple[float, float]:
-    """Speech start / end in seconds: first and last 10 ms window of a run of >= 3 windows whose RMS is above
-    THRESHOLD_DBFS, or RELATIVE_DB below the loudest window where that is lower (quiet real recordings).
-    The run rule ignores isolated clicks before the speech."""
-    win = rate // 100
-    frames = audio[: len(audio) // win * win].reshape(-1, win).astype(np.float64)
-    rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
-    loud = (rms_db > min(THRESHOLD_DBFS, rms_db.max() - RELATIVE_DB)).astype(int)
-    centres = np.flatnonzero(np.convolve(loud, np.ones(3, int), "same") == 3)
-    if centres.size == 0:
-        raise ValueError("no speech found")
-    return round((centres[0] - 1) * win / rate, 3), round((centres[-1] + 2) * win / rate, 3)
-
-
-def write_fixture(name: str, audio: np.ndarray, meta: dict, bounds: tuple[float, float] | None = None) -> dict:
-    """Write NAME.wav (int16) and NAME.json; the bounds are measured on the int16 audio as written, unless
-    given (noisy mixes take those of the clean speech). A fixture with empty text has no bounds."""
-    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)  # exact for int16 input
-    sf.write(OUT / f"{name}.wav", pcm, RATE, subtype="PCM_16")
-    if not meta["text"]:
-        meta = {"text": meta.pop("text"), **meta}
-    else:
-        start, end = bounds or speech_bounds(pcm / 32768.0)
-        meta = {"text": meta.pop("text"), "speech_start": start, "speech_end": end, **meta}
-    meta["duration"] = round(len(pcm) / RATE, 3)
-    (OUT / f"{name}.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-    return meta
-
-
-def synthesize(voice, text: str) -> np.ndarray:
-    """Piper speech for TEXT at 16 kHz (float32), padded with LEAD and TRAIL seconds of silence."""
-    from piper import SynthesisConfig
-
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0)
-    gap = np.zeros(int(SENTENCE_GAP * voice.config.sample_rate), np.float32)
-    parts = []
-    for line in filter(None, (s.strip() for s in text.split("\n"))):
-        for chunk in voice.synthesize(line, syn_config=config):
-            parts += [chunk.audio_float_array, gap]
-    speech = soxr.resample(np.concatenate(parts[:-1]), voice.config.sample_rate, RATE)
-    return np.concatenate([np.zeros(int(LEAD * RATE), np.float32), speech, np.zeros(int(TRAIL * RATE), np.float32)])
-
-
-def _piper_16k(voice, text: str) -> np.ndarray:
-    from piper import SynthesisConfig
-
-    config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0, length_scale=1.0)
-    audio = np.concatenate([chunk.audio_float_array for chunk in voice.synthesize(text, syn_config=config)])
-    return soxr.resample(audio, voice.config.sample_rate, RATE)
-
-
 def synthesize_with_pauses(voice, fragments: list[tuple[str, int | None]]) -> tuple[np.ndarray, list[list[float]]]:
     """Fragments synthesized one by one and joined so that the measured silence between the speech of two
     fragments is the requested pause (a normal SENTENCE_GAP after None); returns the audio (with LEAD and
     TRAIL) and the pause intervals [start, end] in seconds of the file."""
     parts, pauses = [np.zeros(int(LEAD * RATE), np.float32)], []
     position = parts[0].shape[0]
-    pieces = [_piper_16k(voice, text) for text, _ in fragments]
+    pieces = [piper_16k(voice, text) for text, _ in fragments]
     for i, (piece, (_, pause_ms)) in enumerate(zip(pieces, fragments)):
         parts.append(piece)
         position += piece.shape[0]
@@ -178,10 +126,9 @@ def mmlu_question() -> tuple[str, dict]:
     rows = json.loads((DATA / "mmlu_pro_validation.json").read_text())
     rows = [r for r in rows if "N/A" not in r["options"]]
     row = min(rows, key=lambda r: (len(r["question"]) + sum(map(len, r["options"])), r["question_id"]))
-    lines = [row["question"].strip(), "Options:"] + [f"{chr(65 + i)}: {o}" for i, o in enumerate(row["options"])]
     extra = {"answer": row["answer"], "question_id": row["question_id"], "category": row["category"],
              "dataset": "TIGER-Lab/MMLU-Pro validation (MIT)"}
-    return "\n".join(lines), extra
+    return multiple_choice_text(row["question"], row["options"]), extra
 
 
 def make_synthetic() -> list[tuple[str, dict]]:
@@ -245,6 +192,10 @@ def make_real() -> list[tuple[str, dict]]:
         meta = {"text": text, "source": "speechbrain test sample (Apache-2.0)", "original": path.name}
         made.append((f"real_{path.stem}", write_fixture(f"real_{path.stem}", audio, meta)))
     return made
+
+
+def write_fixture(name: str, audio: np.ndarray, meta: dict, bounds: tuple[float, float] | None = None) -> dict:
+    return write_clip(OUT / f"{name}.wav", audio, meta, bounds)
 
 
 def main() -> None:
