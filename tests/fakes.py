@@ -68,13 +68,17 @@ class ScriptedChatModel:
         self.clock.sleep(self.prefill_s)
         body = reply[len(prefix):] if reply.startswith(prefix) else reply
         pieces = re.findall(r"\s*\S+", body)  # one "token" per word, with its leading space
-        kept = pieces[:max_new_tokens]
-        for piece in kept:
+        kept = []
+        for piece in pieces[:max_new_tokens]:
+            if stop is not None and stop.is_set():
+                break
             self.clock.sleep(self.per_token_s)
+            kept.append(piece)
             if on_text is not None:
                 on_text(piece)
         text = (prefix if reply.startswith(prefix) else "") + "".join(kept)
-        return Generation(text, len(kept), 10, stop_reason="cap" if len(kept) < len(pieces) else "end")
+        reason = "stop_flag" if stop is not None and stop.is_set() else "cap" if len(kept) < len(pieces) else "end"
+        return Generation(text, len(kept), 10, stop_reason=reason)
 
 
 class FakeTTS:

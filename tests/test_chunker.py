@@ -127,3 +127,35 @@ def test_line_without_a_full_stop_followed_by_indented_text():
     assert chunker.push("Buy milk\n ") == ["Buy milk"]
     assert chunker.push(" then eggs.") == []
     assert chunker.flush() == ["then eggs."]
+
+
+# --- the first clause alone -------------------------------------------------------------------------------
+
+
+def word_by_word(chunker, text):
+    out = []
+    for word in text.split(" "):
+        out += chunker.push(word + " ")
+    return out + chunker.flush()
+
+
+def test_first_clause_of_enough_words_is_spoken_at_its_comma():
+    chunker = SentenceChunker(first_chunk_words=4)
+    pieces = word_by_word(chunker, "In the spring of next year, Kyoto is lovely. Tokyo too, of course.")
+    assert pieces == ["In the spring of next year,", "Kyoto is lovely.", "Tokyo too, of course."]
+
+
+def test_short_first_clause_waits_for_the_sentence():
+    chunker = SentenceChunker(first_chunk_words=4)
+    assert word_by_word(chunker, "Yes, it is. Paris, of course, is lovely.") == ["Yes, it is.", "Paris, of course, is lovely."]
+
+
+def test_first_clause_only_before_anything_else_and_never_inside_numbers():
+    chunker = SentenceChunker(first_chunk_words=2)
+    assert word_by_word(chunker, "It costs 1,000 dollars. Then, later on, more.") == ["It costs 1,000 dollars.",
+                                                                               "Then, later on, more."]
+
+
+def test_first_clause_off_by_default():
+    assert word_by_word(SentenceChunker(), "In the spring of next year, Kyoto is lovely.") == [
+        "In the spring of next year, Kyoto is lovely."]

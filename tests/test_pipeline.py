@@ -135,3 +135,16 @@ def test_lettered_options_make_the_answer_start_with_the_choice_and_speak_it():
     first_delta = next(e for e in events if isinstance(e, ev.AnswerDelta))
     assert first_delta.text == "The answer is (B)."
     assert backends.tts.spoken == ["The answer is (B).", "Blue is calm."]
+
+
+def test_a_spoken_answer_stops_after_max_sentences_but_the_baseline_is_not_cut():
+    long_answer = "It is four. Two and two make four. Counting helps. Fingers too."
+    pipeline, audio, backends, _ = make_pipeline("livemind", answer=long_answer)
+    events = pipeline.run(audio)
+    done = next(e for e in events if isinstance(e, ev.AnswerDone))
+    assert backends.tts.spoken == ["It is four.", "Two and two make four."]
+    assert done.text == "It is four. Two and two make four."
+    assert done.tokens < len(long_answer.split())  # generation stopped early, not just the speech
+    pipeline, audio, backends, _ = make_pipeline("baseline", answer=long_answer)
+    pipeline.run(audio)
+    assert len(backends.tts.spoken) == 4

@@ -100,6 +100,9 @@ class AnswerConfig:
     # LiveMind's output stage answers first: for a question with lettered options its reply starts with
     # this text and a constrained option letter. "" turns it off. The baseline reasons first, as in the paper.
     choice_prefix: str = "The answer is ("
+    # A spoken answer stays short: the answer-first modes (livemind, direct) stop after this many
+    # sentences (0: no limit). The reasoning baseline is not cut: its reasoning is the point of it.
+    max_sentences: int = 2
 
 
 @dataclass
@@ -107,6 +110,9 @@ class TTSConfig:
     voice: str = "packaged:en_US-joe-medium"
     use_cuda: bool = False
     length_scale: float = 1.0  # >1 speaks slower
+    # Speak the first clause (up to a comma) as soon as it has this many words, before its sentence ends
+    # (0: whole sentences only): the first audio comes sooner.
+    first_chunk_words: int = 4
 
 
 @dataclass

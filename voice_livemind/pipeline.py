@@ -9,6 +9,7 @@ frame). Time comes from the injected clock only, so the same code runs in real t
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
@@ -202,29 +203,42 @@ class Pipeline:
             messages = (self.livemind.answer_messages(text) if self.mode == "livemind"
                         else prompts.baseline_messages(system.answer_system, text))  # direct: no notes
             prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
-        self._speak_answer(messages, prefix, choices)
+        # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
+        self._speak_answer(messages, prefix, choices,
+                           max_sentences=0 if self.mode == "baseline" else self.config.answer.max_sentences)
         self.emit(ev.TurnDone)
 
-    def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...]) -> None:
+    def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...], max_sentences: int = 0) -> None:
+        """Stream the answer into TTS sentence by sentence; at most `max_sentences` are said (0: no limit)."""
         model = self.backends.answer_model
-        chunker = SentenceChunker()
+        chunker = SentenceChunker(self.config.tts.first_chunk_words)
         self.emit(ev.AnswerStarted, mode=self.mode)
         unsaid = [prefix]  # a forced start of the reply is spoken with the first generated token
+        said: list[str] = []
+        enough = threading.Event()
 
         def on_text(delta: str) -> None:
+            if enough.is_set():
+                return
             delta, unsaid[:] = unsaid[0] + delta, [""]
             self.emit(ev.AnswerDelta, text=delta)
-            for sentence in chunker.push(delta):
-                self._say(sentence)
+            for piece in chunker.push(delta):
+                self._say(piece)
+                said.append(piece)
+                if max_sentences and sum(p.rstrip().endswith((".", "!", "?")) for p in said) >= max_sentences:
+                    enough.set()  # a spoken answer stays short: stop generating here
+                    break
 
         generation = model.generate(messages, self.config.answer.max_new_tokens, prefix=prefix,
-                                    first_word_choices=choices, on_text=on_text,
+                                    first_word_choices=choices, on_text=on_text, stop=enough,
                                     stop_when_answered=self.config.answer.stop_when_answered,
                                     repetition_penalty=self.config.answer.repetition_penalty)
-        self.emit(ev.AnswerDone, text=generation.text.strip(), tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
+        text = " ".join(said) if enough.is_set() else generation.text.strip()
+        self.emit(ev.AnswerDone, text=text, tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
                   hit_token_cap=generation.hit_token_cap)
-        for sentence in chunker.flush():
-            self._say(sentence)
+        if not enough.is_set():
+            for piece in chunker.flush():
+                self._say(piece)
 
     def _say(self, sentence: str) -> None:
         self.emit(ev.SentenceReady, text=sentence)
