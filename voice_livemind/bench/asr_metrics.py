@@ -7,10 +7,10 @@ annotated pauses) come commit lag, stability, end-of-utterance delay and false c
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from voice_livemind.asr.words import Word, normalise
+from voice_livemind.bench.report import percentile  # noqa: F401  (bench asr reads it as m.percentile)
 
 
 @dataclass(frozen=True)
@@ -54,16 +54,6 @@ class LagSample:
 
 
 # -- small statistics -------------------------------------------------------------------------------
-
-
-def percentile(values, q: float) -> float | None:
-    """Linear-interpolation percentile (numpy's default method); None for no values."""
-    data = sorted(float(v) for v in values)
-    if not data:
-        return None
-    position = (len(data) - 1) * q / 100
-    low, high = math.floor(position), math.ceil(position)
-    return data[low] + (data[high] - data[low]) * (position - low)
 
 
 def median(values) -> float | None:
