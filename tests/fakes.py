@@ -59,6 +59,15 @@ class ScriptedChatModel:
         self.per_token_s = per_token_s
         self.calls: list[list[dict]] = []
 
+    def forget(self):
+        self.resets = getattr(self, "resets", 0) + 1
+
+    def snapshot(self):
+        return None
+
+    def restore(self, snapshot):
+        pass
+
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), stop_at_newline=False,
                  stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
         replies = self.answer_replies if (self.answer_replies and prefix != "action") else self.replies

@@ -18,3 +18,22 @@ def test_answer_pattern_first_match_and_stop_only_when_complete():
     assert answer_stated("the answer is (C)")
     assert answer_stated("the answer is C.")
     assert not answer_stated("the answer is Also")
+
+
+class CharTokenizer:
+    """One token per character: enough to drive the stop guard without a model."""
+
+    def decode(self, ids, skip_special_tokens=True):
+        return "".join(map(chr, ids))
+
+
+def test_the_stop_guard_counts_a_forced_prefix_as_said():
+    from voice_livemind.llm.transformers_backend import _StopGuard
+
+    with_prefix = _StopGuard(CharTokenizer(), 0, None, set(), True, prefix="The answer is (")
+    assert with_prefix._check([ord("B")]) is None  # "(B" is not complete yet
+    assert with_prefix._check([ord("B"), ord(")")]) == "answer"
+    without = _StopGuard(CharTokenizer(), 0, None, set(), True)
+    assert without._check([ord("B"), ord(")")]) is None
+    newline = _StopGuard(CharTokenizer(), 0, None, {ord("\n")}, False)
+    assert newline._check([ord("a"), ord("\n")]) == "newline"

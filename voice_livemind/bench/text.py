@@ -223,26 +223,34 @@ def run_question(question: Question, modes, config, large, small, rate, unit, st
     common = {"qid": question.qid, "category": question.category, "words": question.words,
               "input_s": stream.end, "truth": question.answer}
     records = []
-    notes: tuple[NotesPhase, float] | None = None
+    notes: tuple[NotesPhase, float, object] | None = None
+    # Every mode starts with cold models: no key/value cache left over from another mode's work. The two
+    # LiveMind modes share one notes phase, so each of their answers starts from the cache it left.
     for mode in modes:
         clock = new_clock()
         if mode in ("baseline", "small_baseline"):
             clock.sleep_until(stream.end)  # nothing happens until the input is complete
             model = large if mode == "baseline" else small
+            model.forget()
             messages = prompts.baseline_messages(config.livemind.prompts.baseline_system, stream.full_text)
             result = answer(model, messages, config, clock, stream.end)
             extra = {"notes_compute_s": 0.0, "overrun_s": 0.0, "actions": {}}
         else:
             if notes is None:  # livemind and collaboration share the large model's notes
+                large.forget()
                 loop = LiveMindLoop(large, config.livemind, config.answer.repetition_penalty)
                 phase = run_notes_phase(stream, loop, clock)
-                notes = (phase, clock.now())
-            phase, phase_end = notes
+                notes = (phase, clock.now(), large.snapshot())
+            phase, phase_end, after_notes = notes
             clock.sleep_until(phase_end)
+            model = large if mode == "livemind" else small
+            if model is large:
+                model.restore(after_notes)
+            else:
+                model.forget()
             messages = phase.loop.answer_messages(stream.full_text)
             prefix, choices = prompts.answer_start(stream.full_text, config.answer.choice_prefix)
-            result = answer(large if mode == "livemind" else small, messages, config, clock, stream.end,
-                            prefix, choices)
+            result = answer(model, messages, config, clock, stream.end, prefix, choices)
             extra = {"notes_compute_s": phase.compute_s, "overrun_s": phase.overrun_s,
                      "actions": dict(phase.actions), **phase.loop.stats.to_json()}
         total = extra["notes_compute_s"] + result["answer_compute_s"]

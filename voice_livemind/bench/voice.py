@@ -83,6 +83,8 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     samples = load_audio(path)
     sidecar = read_sidecar(path)
     pipeline_mode, backends = mode_backends(mode, shared, large, small)
+    for model in {id(large): large, id(small): small}.values():
+        model.forget()  # every run starts cold: no cache left from another mode's run
     pipeline = Pipeline(config, backends, make_clock(pacing), NullSink(), mode=pipeline_mode)
     events = pipeline.run(samples)
     record = {"file": path.name, "mode": mode, "audio_s": round(samples.shape[0] / 16000, 3)}

@@ -28,6 +28,15 @@ class Generation:
 class ChatModel(Protocol):
     name: str
 
+    def forget(self) -> None:
+        """Drop any state kept from earlier calls (a reused key/value cache)."""
+
+    def snapshot(self):
+        """An opaque copy of that state."""
+
+    def restore(self, snapshot) -> None:
+        """Go back to a state taken with `snapshot`."""
+
     def generate(
         self,
         messages: list[Message],

@@ -6,6 +6,7 @@ GGUF files (the packaged SmolLM2) are dequantised once and cached as safetensors
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from pathlib import Path
@@ -98,6 +99,17 @@ class TransformersChatModel:
         self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
                              if "\n" in self.tokenizer.convert_tokens_to_string([t])}
 
+    def forget(self) -> None:
+        """Drop the kept key/value cache: the next call starts cold (benchmarks start every run this way)."""
+        self._prefix_cache = PrefixCache()
+
+    def snapshot(self):
+        """A copy of the kept cache, to hand the same state to several answers (see bench text)."""
+        return copy.deepcopy(self._prefix_cache)
+
+    def restore(self, snapshot) -> None:
+        self._prefix_cache = copy.deepcopy(snapshot)
+
     def generate(
         self,
         messages: list[Message],
@@ -125,7 +137,7 @@ class TransformersChatModel:
             processors.append(_FirstWordConstraint(sorted(ids), prompt_len))
 
         guard = _StopGuard(self.tokenizer, prompt_len, stop, self._newline_ids if stop_at_newline else set(),
-                           stop_when_answered)
+                           stop_when_answered, prefix)
         streamer = None
         if on_text is not None:
             streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -200,8 +212,10 @@ class PrefixCache:
 class _StopGuard:
     """Stopping criterion: the caller's stop flag, a line break, a stated answer, or a repetition loop."""
 
-    def __init__(self, tokenizer, prompt_len: int, stop, newline_ids: set[int], stop_when_answered: bool):
+    def __init__(self, tokenizer, prompt_len: int, stop, newline_ids: set[int], stop_when_answered: bool,
+                 prefix: str = ""):
         self._tokenizer = tokenizer
+        self._prefix = prefix  # a forced start of the reply ("The answer is (") counts as said
         self._prompt_len = prompt_len
         self._stop = stop
         self._newline_ids = newline_ids
@@ -223,6 +237,6 @@ class _StopGuard:
             return "newline"
         if repeating_tail(new_ids):
             return "loop"
-        if self._answered and answer_stated(self._tokenizer.decode(new_ids[-12:], skip_special_tokens=True)):
+        if self._answered and answer_stated(self._prefix + self._tokenizer.decode(new_ids, skip_special_tokens=True)):
             return "answer"
         return None
