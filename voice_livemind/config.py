@@ -116,6 +116,30 @@ class TTSConfig:
 
 
 @dataclass
+class BargeInConfig:
+    enabled: bool = True  # the user's speech stops the answer being generated and played, and starts a new turn
+    # While the assistant answers, speech must be heard this long (frames the VAD calls speech) to interrupt
+    # it: a cough, a click or a short echo is ignored.
+    min_speech_ms: int = 300
+    # Half duplex: while the answer's audio plays, the microphone counts as silent (a speaker without echo
+    # cancellation would otherwise interrupt itself). Barge-in then works only before the audio starts.
+    suppress_while_playing: bool = False
+
+
+@dataclass
+class ConversationConfig:
+    max_turns: int = 4  # earlier exchanges (user + assistant) given to the answer model; 0: each turn alone
+    max_chars: int = 2000  # and at most this many characters of them: the oldest go first
+
+
+@dataclass
+class ServerConfig:
+    host: str = "127.0.0.1"  # loopback: other machines cannot connect unless this is changed
+    port: int = 8765
+    max_sessions: int = 2  # concurrent clients sharing the loaded models; more are refused (close code 1013)
+
+
+@dataclass
 class Config:
     mode: Literal["livemind", "baseline", "direct"] = "livemind"
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -125,6 +149,9 @@ class Config:
     livemind: LiveMindConfig = field(default_factory=LiveMindConfig)
     answer: AnswerConfig = field(default_factory=AnswerConfig)
     tts: TTSConfig = field(default_factory=TTSConfig)
+    barge_in: BargeInConfig = field(default_factory=BargeInConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
