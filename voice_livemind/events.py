@@ -91,6 +91,7 @@ class AnswerDone(Event):
     tokens: int
     prompt_tokens: int = 0
     hit_token_cap: bool = False
+    interrupted: bool = False  # a barge-in (or cancel) stopped it: `text` is what was said until then
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,24 @@ class TTSAudio(Event):
 @dataclass(frozen=True)
 class TurnDone(Event):
     pass
+
+
+@dataclass(frozen=True)
+class BargeIn(Event):
+    """The user spoke while the assistant answered: generation and playback were stopped at `t`.
+
+    `t - detected_audio_t` is the stop latency: from the moment the audio that confirmed the speech had
+    arrived to the moment everything was stopped. The new turn (turn + 1) starts right after."""
+
+    audio_t: float  # where the interrupting speech starts in the input
+    detected_audio_t: float  # end of the frame that confirmed it (barge_in.min_speech_ms of speech)
+    generation_stopped: bool = False  # the answer was still being generated: its stop flag was set
+    playback_stopped: bool = False  # answer audio was still playing: the sink was stopped
+
+
+@dataclass(frozen=True)
+class BargeInIgnored(Event):
+    """Speech-like sound while the assistant answered, too short to interrupt it (a cough, a click)."""
+
+    audio_t: float
+    speech_s: float  # how much of it the VAD called speech

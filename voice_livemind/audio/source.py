@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -92,3 +93,41 @@ def frames_of(samples: np.ndarray, frame_ms: int, sample_rate: int = 16000) -> I
         if chunk.shape[0] < step:
             chunk = np.pad(chunk, (0, step - chunk.shape[0]))
         yield AudioFrame(start / sample_rate, chunk)
+
+
+class FrameSource(Protocol):
+    """Where the pipeline's audio frames come from: a file replayed on the clock, or live audio."""
+
+    @property
+    def exhausted(self) -> bool:
+        """No frame is waiting and none will come any more."""
+        ...
+
+    def ready(self, now: float) -> list[AudioFrame]:
+        """The frames that have fully arrived by clock time `now`, in order; each is handed out once."""
+        ...
+
+    def wait(self, clock) -> None:
+        """Idle until the next frame may have arrived (returns at once when exhausted)."""
+        ...
+
+
+class ArraySource:
+    """A whole signal replayed as if it were arriving: frame k is there once the clock reaches its end."""
+
+    def __init__(self, samples: np.ndarray, frame_ms: int, sample_rate: int = 16000):
+        self._frames = deque(frames_of(samples, frame_ms, sample_rate))
+
+    @property
+    def exhausted(self) -> bool:
+        return not self._frames
+
+    def ready(self, now: float) -> list[AudioFrame]:
+        out = []
+        while self._frames and self._frames[0].t + self._frames[0].duration <= now + 1e-9:
+            out.append(self._frames.popleft())
+        return out
+
+    def wait(self, clock) -> None:
+        if self._frames:
+            clock.sleep_until(self._frames[0].t + self._frames[0].duration)

@@ -97,6 +97,7 @@ class Endpointer:
         self._hold_frames = math.ceil(getattr(config, "transcript_hold_ms", 0) / config.frame_ms)
         self.holding = False  # the transcript sounds unfinished: the hangover is longer
         self.in_speech = False
+        self.last_speech = False  # the decision on the last frame pushed
         self._run = 0  # frames in a row that argue for switching state
         self._run_start = 0.0  # where that run began
         self._turn_start = 0.0
@@ -123,9 +124,11 @@ class Endpointer:
         unfinished, if `transcript_hold_ms` is set."""
         self.holding = self._hold_frames > 0 and sounds_unfinished(text)
 
-    def push(self, t: float, samples: np.ndarray) -> Boundary | None:
-        """Classify one frame starting at input time `t`; return a boundary when the state changes."""
-        speech = self._is_speech(samples)
+    def push(self, t: float, samples: np.ndarray, mute: bool = False) -> Boundary | None:
+        """Classify one frame starting at input time `t`; return a boundary when the state changes.
+        `mute`: the frame is still classified (the classifier keeps its state) but counts as non-speech."""
+        speech = self._is_speech(samples) and not mute
+        self.last_speech = speech
         self.position = t + self._frame_s
         if speech:
             self._last_speech_end = t + self._frame_s
