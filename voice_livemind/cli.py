@@ -1,4 +1,4 @@
-"""Command line: `voice-livemind replay | models`."""
+"""Command line: `voice-livemind replay | listen | devices | serve | bench | models`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
                              "or direct (no LiveMind, no reasoning)")
     replay.add_argument("--quiet", action="store_true", help="no live progress")
 
+    listen = sub.add_parser("listen", help="talk to the assistant through this machine's microphone and speaker")
+    _add_config_arguments(listen)
+    listen.add_argument("--input-device", type=int, help="microphone device number (see `devices`; default: the system's)")
+    listen.add_argument("--output-device", type=int, help="speaker device number (see `devices`; default: the system's)")
+
+    sub.add_parser("devices", help="list the sound devices (for listen --input-device / --output-device)")
+
     bench = sub.add_parser("bench", help="benchmarks (run them alone on the machine)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     for name, (module, help_text) in BENCHMARKS.items():
@@ -37,6 +44,36 @@ def _parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="the embedded default models")
     models.add_argument("action", choices=["fetch", "where"], help="fetch: download and cache; where: show paths")
     return parser
+
+
+def _add_config_arguments(parser) -> None:
+    parser.add_argument("--config", help="YAML file layered over configs/default.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one config value, e.g. --set barge_in.min_speech_ms=400 (repeatable)")
+    parser.add_argument("--mode", choices=["livemind", "baseline", "direct"], help="default: from the config")
+
+
+def _run_listen(args) -> int:
+    from voice_livemind.audio import devices
+    from voice_livemind.config import load_config
+    from voice_livemind.listen import listen
+    from voice_livemind.pipeline import load_backends
+
+    config = load_config(args.config, args.overrides)
+    sd = devices.import_sounddevice()  # before loading models: no sound card is a quick, clear error
+    devices.pick_device(sd, args.input_device, "input")
+    devices.pick_device(sd, args.output_device, "output")
+    mode = args.mode or config.mode
+    print(f"loading models ({mode} mode) ...", file=sys.stderr)
+    listen(config, load_backends(config, mode), mode, args.input_device, args.output_device, sd=sd)
+    return EXIT_OK
+
+
+def _run_devices(args) -> int:
+    from voice_livemind.audio import devices
+
+    print(devices.describe_devices(devices.import_sounddevice()))
+    return EXIT_OK
 
 
 def _summary(result) -> str:
@@ -98,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _run_replay(args)
+        if args.command == "listen":
+            return _run_listen(args)
+        if args.command == "devices":
+            return _run_devices(args)
         if args.command == "bench":
             return importlib.import_module(BENCHMARKS[args.bench][0]).run(args)
         return _run_models(args)

@@ -49,7 +49,7 @@ class LiveSource:
             return self._closed and not self._frames
 
     def push(self, samples: np.ndarray) -> None:
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1)
+        samples = np.array(samples, dtype=np.float32).reshape(-1)  # a copy: callers may reuse their buffer
         with self._cond:
             if self._closed or samples.size == 0:
                 return
