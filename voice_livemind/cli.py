@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", help="list the sound devices (for listen --input-device / --output-device)")
 
+    serve = sub.add_parser("serve", help="WebSocket server and web page: clients stream their microphone")
+    _add_config_arguments(serve)
+    serve.add_argument("--host", help="address to bind (default: server.host, 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, help="port for the page and the WebSocket (default: server.port, 8765)")
+    serve.add_argument("--max-sessions", type=int, help="concurrent clients (default: server.max_sessions)")
+
     bench = sub.add_parser("bench", help="benchmarks (run them alone on the machine)")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     for name, (module, help_text) in BENCHMARKS.items():
@@ -66,6 +72,26 @@ def _run_listen(args) -> int:
     mode = args.mode or config.mode
     print(f"loading models ({mode} mode) ...", file=sys.stderr)
     listen(config, load_backends(config, mode), mode, args.input_device, args.output_device, sd=sd)
+    return EXIT_OK
+
+
+def _run_serve(args) -> int:
+    import asyncio
+
+    from voice_livemind.config import load_config
+    from voice_livemind.pipeline import load_backends
+    from voice_livemind.server import VoiceServer, run_until_signalled
+
+    config = load_config(args.config, args.overrides)
+    mode = args.mode or config.mode
+    print(f"loading models ({mode} mode) ...", file=sys.stderr)
+    server = VoiceServer(config, load_backends(config, mode), mode=mode, host=args.host, port=args.port,
+                         max_sessions=args.max_sessions)
+    try:
+        asyncio.run(run_until_signalled(server, announce=lambda line: print(line, file=sys.stderr, flush=True)))
+    except OSError as err:  # the port is taken, or the address is not this machine's
+        print(f"cannot serve on {server.host}:{server.port}: {err}", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 
@@ -139,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_listen(args)
         if args.command == "devices":
             return _run_devices(args)
+        if args.command == "serve":
+            return _run_serve(args)
         if args.command == "bench":
             return importlib.import_module(BENCHMARKS[args.bench][0]).run(args)
         return _run_models(args)

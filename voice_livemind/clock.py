@@ -68,3 +68,12 @@ def make_clock(pacing: str):
     if pacing == "fast":
         return FastForwardClock()
     raise ValueError(f"unknown pacing {pacing!r}: use 'realtime' or 'fast'")
+
+
+async def async_sleep_until(clock, t: float) -> None:
+    """Wait until `clock` reads `t` without blocking an asyncio event loop (network clients)."""
+    import asyncio
+
+    delay = t - clock.now()
+    if delay > 0:
+        await asyncio.sleep(delay)
