@@ -180,3 +180,10 @@ def test_conversation_history_reaches_the_next_answer_but_not_the_notes():
     assert notes_by_turn == {1, 2}
     assert second[-1]["content"].count("The user asks for a sum.") == len([e for e in of(events, ev.Note) if e.turn == 2])
     assert all("It is four." not in m["content"] for call in notes.calls for m in call)
+
+
+def test_a_short_sound_cut_by_the_end_of_the_input_is_ignored():
+    pipeline, sink = make()
+    events = pipeline.run(audio_with([(8.85, 0.15)], total=9.0))
+    assert of(events, ev.BargeIn) == [] and len(of(events, ev.BargeInIgnored)) == 1
+    assert [e.turn for e in of(events, ev.SpeechStarted)] == [1] and sink.closed

@@ -246,10 +246,8 @@ class Pipeline:
         self._start_turn(candidate.audio_t, candidate.frames)
 
     def _end_input_during_candidate(self) -> None:
-        """The input ended while speech overlapped the answer: long enough, it is a turn; else ignored."""
-        if self._candidate.longest >= self._barge_frames:
-            self._start_candidate_turn()
-            return
+        """The input ended while a sound overlapped the answer, too short to interrupt it (a longer one
+        has barged in already): it is ignored like any other short sound."""
         self.endpointer.end_of_input()
         self._handle_boundary(Boundary("end", self.endpointer.position, reason="end_of_input"))
 
