@@ -71,3 +71,13 @@ def test_speaker_sink_stop_drops_the_queue():
     sink.stop()
     sink.close()
     assert np.count_nonzero(fake.outputs[0].audio()) < 48000 * 5
+
+
+def test_listen_command_without_a_microphone_fails_before_loading_models(monkeypatch, capsys):
+    import voice_livemind.pipeline as pipeline
+
+    monkeypatch.setattr(devices, "import_sounddevice", lambda: FakeSoundDevice(inputs=0))
+    monkeypatch.setattr(pipeline, "load_backends", lambda *a: pytest.fail("models loaded before the device check"))
+    assert cli.main(["listen"]) == cli.EXIT_AUDIO
+    err = capsys.readouterr().err
+    assert "no microphone (input) device found" in err and "voice-livemind serve" in err
