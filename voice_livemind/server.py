@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 CLOSE_DONE, CLOSE_SHUTDOWN, CLOSE_BAD_DATA, CLOSE_TOO_SLOW, CLOSE_INTERNAL, CLOSE_BUSY = 1000, 1001, 1003, 1008, 1011, 1013
 ENCODINGS = {"pcm_s16le": np.dtype("<i2"), "pcm_f32le": np.dtype("<f4")}
-MAX_OUTBOX = 2000  # messages waiting for a client that does not read: beyond, the session is closed
+MAX_OUTBOX_BYTES = 16 * 2**20  # waiting for a client that does not read: beyond, the session is closed
 
 
 # -- shared models, one call at a time ---------------------------------------------------------------
@@ -152,6 +152,7 @@ class Session:
         self._audio_seen = False
         self._loop = asyncio.get_running_loop()
         self._outbox: asyncio.Queue = asyncio.Queue()
+        self._outbox_bytes = 0
         self._lane_done = asyncio.Event()
         self._thread = threading.Thread(target=self._run_lane, name=f"session-{session_id}", daemon=True)
 
@@ -188,7 +189,7 @@ class Session:
 
     # event loop --------------------------------------------------------------------------------------
     def _post(self, frames: list) -> None:
-        if self._outbox.qsize() > MAX_OUTBOX:
+        if self._outbox_bytes > MAX_OUTBOX_BYTES:
             if self.summary.end != "too slow":
                 self.summary.end = "too slow"
                 self.pipeline.cancel()
@@ -196,6 +197,7 @@ class Session:
                 asyncio.ensure_future(self.ws.close(CLOSE_TOO_SLOW, "client too slow to read"))
             return
         for frame in frames:
+            self._outbox_bytes += len(frame)
             self._outbox.put_nowait(frame)
 
     def _error(self, code: str, message: str) -> None:
@@ -211,6 +213,7 @@ class Session:
                 if frame is None:
                     return
                 await self.ws.send(frame)
+                self._outbox_bytes -= len(frame)
         except ConnectionClosed:
             pass
 
