@@ -178,7 +178,8 @@ def test_conversation_history_reaches_the_next_answer_but_not_the_notes():
     # The notes are per turn: turn 2 has its own, and its answer prompt holds only those.
     notes_by_turn = {e.turn for e in of(events, ev.Note)}
     assert notes_by_turn == {1, 2}
-    assert second[-1]["content"].count("The user asks for a sum.") == len([e for e in of(events, ev.Note) if e.turn == 2])
+    said = " ".join(m["content"] for m in second[3:])  # after the history: this turn's notes and words
+    assert said.count("The user asks for a sum.") == len([e for e in of(events, ev.Note) if e.turn == 2])
     assert all("It is four." not in m["content"] for call in notes.calls for m in call)
 
 

@@ -15,7 +15,7 @@ def make_loop(replies, **overrides):
 
 
 def test_only_closed_segments_are_processed_and_the_last_waits_for_the_end():
-    loop, model = make_loop(["action inference. Asks about France."])
+    loop, model = make_loop(["action inference. Asks about France."], layout="single")
     loop.observe("Tell me about France. What is its capital")
     assert loop.pending() == ["Tell me about France."]
     result = loop.step()
@@ -39,7 +39,7 @@ def test_segments_closed_during_a_call_are_handled_together_in_the_next():
 
 
 def test_wait_carries_no_text_and_its_segments_fold_into_later_prompts():
-    loop, model = make_loop(["action wait. I will wait for more", "action inference. Now I know."])
+    loop, model = make_loop(["action wait. I will wait for more", "action inference. Now I know."], layout="single")
     loop.observe("Hello there my friend. I have a question")
     assert loop.step().action.name == "wait"
     assert loop.memory.entries[0].text == ""

@@ -49,8 +49,10 @@ def test_livemind_event_order_and_notes():
     assert after.index("AnswerDelta") < after.index("SentenceReady") < after.index("TTSAudio") < after.index("AnswerDone")
     assert names[-1] == "TurnDone"
     # The answer model saw the notes; the spoken sentences are the answer's sentences.
-    answer_prompt = backends.answer_model.calls[0][-1]["content"]
-    assert "The user asks for a sum." in answer_prompt
+    # Multi-turn layout: the answer prompt continues the notes conversation, the note as an assistant turn.
+    answer_prompt = backends.answer_model.calls[0]
+    assert {"role": "assistant", "content": "action inference. The user asks for a sum."} in answer_prompt
+    assert answer_prompt[-1]["content"].startswith("Please answer quickly. Thanks.")
     assert backends.tts.spoken == ["Two plus two is four.", "The answer is four."]
     assert sink.closed and len(sink.chunks) == 2
 

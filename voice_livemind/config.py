@@ -84,7 +84,7 @@ class LiveMindConfig:
     granularity: Literal["sentence", "clause", "word"] = "sentence"
     min_segment_chars: int = 10
     actions: Literal["simplified", "complete"] = "simplified"
-    layout: Literal["single", "multi_turn"] = "single"
+    layout: Literal["single", "multi_turn"] = "multi_turn"
     # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
     # during a call are handled together in the next one.
     schedule: Literal["sequential"] = "sequential"
