@@ -17,34 +17,45 @@ class AudioError(ValueError):
 
 @dataclass(frozen=True)
 class Sidecar:
-    """What `NAME.json` beside `NAME.wav` knows about the recording (all optional)."""
+    """What `NAME.json` (or a plain `NAME.txt` transcript) beside `NAME.wav` knows about it (all optional)."""
 
     text: str | None = None
     speech_start: float | None = None
     speech_end: float | None = None
     answer: str | None = None  # the correct option letter of a multiple-choice question
+    pauses: tuple[tuple[float, float], ...] = ()  # deliberate pauses inside the utterance, seconds
 
 
 def read_sidecar(audio_path: str | Path) -> Sidecar | None:
-    path = Path(audio_path).with_suffix(".json")
+    """The sidecar of an audio file, None when there is none; AudioError when it cannot be used."""
+    path, plain = Path(audio_path).with_suffix(".json"), Path(audio_path).with_suffix(".txt")
     if not path.exists():
-        return None
+        if not plain.exists():
+            return None
+        try:
+            return Sidecar(text=plain.read_text().strip())
+        except (OSError, UnicodeDecodeError) as err:
+            raise AudioError(f"cannot read {plain.name} ({err})") from err
     try:
         data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise AudioError(f"sidecar {path} is not valid JSON: {err}") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise AudioError(f"sidecar {path.name} is not valid JSON ({err})") from err
     if not isinstance(data, dict):
-        raise AudioError(f"sidecar {path}: expected a JSON object")
+        raise AudioError(f"sidecar {path.name}: expected a JSON object")
 
     def number(key):
         value = data.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise AudioError(f"sidecar {path}: {key} must be a number of seconds, got {value!r}")
+            raise AudioError(f"sidecar {path.name}: {key} must be a number of seconds, got {value!r}")
         return None if value is None else float(value)
 
+    try:
+        pauses = tuple((float(a), float(b)) for a, b in data.get("pauses") or [])
+    except (TypeError, ValueError) as err:
+        raise AudioError(f"sidecar {path.name}: pauses must be [[start, end], ...] in seconds") from err
     text = data.get("text")
     return Sidecar(text=text if isinstance(text, str) else None, speech_start=number("speech_start"),
-                   speech_end=number("speech_end"), answer=data.get("answer"))
+                   speech_end=number("speech_end"), answer=data.get("answer"), pauses=pauses)
 
 
 def to_mono_16k(samples: np.ndarray, rate: int, target_rate: int = 16000) -> np.ndarray:

@@ -18,6 +18,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from voice_livemind.audio.source import AudioError, read_sidecar  # light: no model imports
 from voice_livemind.bench import asr_metrics as m
 
 FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
@@ -47,39 +48,19 @@ def add_arguments(parser) -> None:
 
 def read_reference(audio_path: Path) -> m.Reference:
     """The transcript (and true speech bounds, pauses) beside an audio file; SkipFile when unusable."""
-    sidecar, plain = audio_path.with_suffix(".json"), audio_path.with_suffix(".txt")
-    if sidecar.exists():
-        try:
-            data = json.loads(sidecar.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SkipFile(f"{sidecar.name} is not valid JSON ({err})") from err
-        if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-            raise SkipFile(f'{sidecar.name} has no "text" string')
-
-        def seconds(key):
-            value = data.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise SkipFile(f"{sidecar.name}: {key} must be a number of seconds, got {value!r}")
-            return None if value is None else float(value)
-
-        pauses = data.get("pauses") or []
-        try:
-            pauses = tuple((float(a), float(b)) for a, b in pauses)
-        except (TypeError, ValueError) as err:
-            raise SkipFile(f"{sidecar.name}: pauses must be [[start, end], ...] in seconds") from err
-        return m.Reference(data["text"], seconds("speech_start"), seconds("speech_end"), pauses)
-    if plain.exists():
-        try:
-            return m.Reference(plain.read_text().strip())
-        except (OSError, UnicodeDecodeError) as err:
-            raise SkipFile(f"cannot read {plain.name} ({err})") from err
-    raise SkipFile(f"no transcript: put {sidecar.name} (with \"text\") or {plain.name} beside it")
+    try:
+        sidecar = read_sidecar(audio_path)
+    except AudioError as err:
+        raise SkipFile(str(err)) from err
+    if sidecar is None:
+        raise SkipFile(f'no transcript: put {audio_path.stem}.json (with "text") or {audio_path.stem}.txt beside it')
+    if sidecar.text is None:
+        raise SkipFile(f'{audio_path.stem}.json has no "text" string')
+    return m.Reference(sidecar.text, sidecar.speech_start, sidecar.speech_end, sidecar.pauses)
 
 
 def find_inputs(folder: Path, only: list[str] = ()) -> tuple[list[tuple[Path, m.Reference]], list[dict]]:
     """The benchmarkable files of a folder, and the skipped ones with the reason."""
-    from voice_livemind.audio.source import AudioError
-
     if not folder.is_dir():
         raise AudioError(f"{folder} is not a folder of audio files")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
@@ -188,7 +169,7 @@ def bench_file(path: Path, reference: m.Reference, config, asr_backend) -> dict:
 
 
 def _load(path: Path, config):
-    from voice_livemind.audio.source import AudioError, load_audio
+    from voice_livemind.audio.source import load_audio
 
     try:
         return load_audio(path, config.audio.sample_rate)
