@@ -68,7 +68,8 @@ class ScriptedChatModel:
     def restore(self, snapshot):
         pass
 
-    def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), stop_at_newline=False,
+    def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), banned_first_words=(),
+                 stop_at_newline=False,
                  stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
         replies = self.answer_replies if (self.answer_replies and prefix != "action") else self.replies
         reply = replies[len(self.calls) % len(replies)]

@@ -44,3 +44,16 @@ def test_first_word_constraint_and_newline_stop():
     generation = model.generate(messages, 40, prefix="action", first_word_choices=(" wait",), stop_at_newline=True)
     assert generation.text.startswith("action wait")
     assert "\n" not in generation.text.strip()
+
+
+def test_an_answer_after_the_notes_conversation_does_not_imitate_the_action_format():
+    from voice_livemind.livemind.prompts import NOT_AN_ANSWER_START
+
+    model, config = make_model(reuse=True)
+    entries = [Entry((SEGMENTS[0],), "inference", "The field is 120 m by 80 m."),
+               Entry((SEGMENTS[1],), "inference", "The fence goes around the whole field.")]
+    messages = prompts.answer_messages("multi_turn", config.livemind.prompts.answer_system, entries,
+                                       SEGMENTS + ["How long is the fence?"],
+                                       inference_system=config.livemind.prompts.inference_system)
+    banned = model.generate(messages, 16, banned_first_words=NOT_AN_ANSWER_START + ("The",))
+    assert not banned.text.lower().startswith(("action", "the"))  # the ban holds even for the likeliest start

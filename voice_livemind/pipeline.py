@@ -391,6 +391,7 @@ class Pipeline:
 
         generation = model.generate(messages, self.config.answer.max_new_tokens, prefix=prefix,
                                     first_word_choices=choices, on_text=on_text, stop=stop,
+                                    banned_first_words=prompts.NOT_AN_ANSWER_START,
                                     stop_when_answered=self.config.answer.stop_when_answered,
                                     repetition_penalty=self.config.answer.repetition_penalty)
         interrupted = self._interrupted()

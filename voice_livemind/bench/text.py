@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+from voice_livemind.livemind import prompts
 
 MODES = ("baseline", "livemind", "collaboration", "small_baseline")
 LETTERS = "ABCDEFGHIJ"
@@ -156,6 +157,7 @@ def answer(model, messages, config, clock, start: float, prefix: str = "", choic
     began = clock.now()
     generation = model.generate(
         messages, config.answer.max_new_tokens, prefix=prefix, first_word_choices=choices,
+        banned_first_words=() if choices else prompts.NOT_AN_ANSWER_START,
         on_text=lambda _: first_token or first_token.append(clock.now()),
         stop_when_answered=config.answer.stop_when_answered,
         repetition_penalty=config.answer.repetition_penalty,
@@ -214,7 +216,7 @@ def run_question(question: Question, modes, config, large, small, rate, unit, st
                  new_clock=None) -> list[dict]:
     """Every mode on one question; each mode runs on a fresh clock (fast-forward: real compute time)."""
     from voice_livemind.clock import FastForwardClock
-    from voice_livemind.livemind import prompts
+
 
     new_clock = new_clock or FastForwardClock
     from voice_livemind.livemind.loop import LiveMindLoop

@@ -15,6 +15,11 @@ from voice_livemind.llm.base import Message
 
 LAYOUTS = ("single", "multi_turn")
 
+# In the multi-turn layout every earlier assistant turn starts "action ...": a small model answering at the
+# end of that conversation imitates it ("action inference. I'm glad to hear that."). Answers may not start
+# so (applied to every mode alike).
+NOT_AN_ANSWER_START = ("action", " action", "Action")
+
 # An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits".
 _OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J])(?=[.:)]|\s)")
 

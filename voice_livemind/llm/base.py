@@ -44,6 +44,7 @@ class ChatModel(Protocol):
         *,
         prefix: str = "",
         first_word_choices: tuple[str, ...] = (),
+        banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
         on_text: Callable[[str], None] | None = None,
@@ -56,6 +57,7 @@ class ChatModel(Protocol):
         `first_word_choices` constrains the first generated token to the first token of one of these strings
         (the decode-time constraint that keeps small models inside a format). Include the leading space
         where the word follows one: after "action" the choices are " inference" and " wait".
+        `banned_first_words` is the opposite: the reply may not start with the first token of these.
         `stop_at_newline` ends the reply at its first line break (notes are one line);
         `stop_when_answered` ends it once it states "answer is (X)" (see llm.stopping).
         Every backend also stops repetition loops (llm.stopping.repeating_tail).

@@ -62,19 +62,25 @@ def model_folder(location: str) -> str:
 
 
 class _FirstWordConstraint:
-    """Logits processor: at the first generated step, only the first tokens of the allowed words."""
+    """Logits processor: at the first generated step, only the first tokens of the allowed words (or any
+    token but the first tokens of the banned ones)."""
 
-    def __init__(self, allowed_ids: list[int], prompt_len: int):
-        self._allowed = allowed_ids
+    def __init__(self, token_ids: list[int], prompt_len: int, ban: bool = False):
+        self._ids = token_ids
         self._prompt_len = prompt_len
+        self._ban = ban
 
     def __call__(self, input_ids, scores):
         if input_ids.shape[1] == self._prompt_len:
             import torch
 
-            mask = torch.full_like(scores, float("-inf"))
-            mask[:, self._allowed] = 0
-            scores = scores + mask
+            if self._ban:
+                scores = scores.clone()
+                scores[:, self._ids] = float("-inf")
+            else:
+                mask = torch.full_like(scores, float("-inf"))
+                mask[:, self._ids] = 0
+                scores = scores + mask
         return scores
 
 
@@ -117,6 +123,7 @@ class TransformersChatModel:
         *,
         prefix: str = "",
         first_word_choices: tuple[str, ...] = (),
+        banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
         on_text: Callable[[str], None] | None = None,
@@ -135,6 +142,9 @@ class TransformersChatModel:
         if first_word_choices:
             ids = {self.tokenizer.encode(w, add_special_tokens=False)[0] for w in first_word_choices}
             processors.append(_FirstWordConstraint(sorted(ids), prompt_len))
+        if banned_first_words:
+            ids = {self.tokenizer.encode(w, add_special_tokens=False)[0] for w in banned_first_words}
+            processors.append(_FirstWordConstraint(sorted(ids), prompt_len, ban=True))
 
         guard = _StopGuard(self.tokenizer, prompt_len, stop, self._newline_ids if stop_at_newline else set(),
                            stop_when_answered, prefix)
