@@ -22,6 +22,8 @@ from voice_livemind.stream_client import stream
 SCRIPT = [(0.3, 0.6, " What"), (0.6, 0.8, " is"), (0.8, 1.0, " two"), (1.0, 1.4, " plus"), (1.4, 1.6, " two?")]
 QUESTION = np.concatenate([silence(0.3), tone(1.5), silence(1.0)])
 SPEED = 4.0  # stream 4x faster than real time: the tests stay quick
+# Two sentences: the first is synthesised while the answer is still being generated (model calls nest).
+ANSWER = "Two and two. It is four."
 
 
 class Overlap:
@@ -48,7 +50,7 @@ class Overlap:
 def fake_backends(overlap: Overlap | None = None, token_s: float = 0.005):
     clock = RealClock()
     asr = ScriptedASR(clock, SCRIPT, cost_s=0.02)
-    answer = ScriptedChatModel(clock, ["It is four."], prefill_s=0.02, per_token_s=token_s)
+    answer = ScriptedChatModel(clock, [ANSWER], prefill_s=0.02, per_token_s=token_s)
     if overlap is not None:
         asr.transcribe = overlap.wrap(asr.transcribe)
         answer.generate = overlap.wrap(answer.generate)
@@ -82,12 +84,12 @@ def test_one_client_gets_transcript_answer_audio_and_latency(tmp_path):
     kinds = [e["event"] for e in result.events]
     assert kinds[0] == "Ready" and kinds[-1] == "SessionEnd"
     assert [e["stable"] for e in result.of("TranscriptUpdate") if e["final"]] == ["What is two plus two?"]
-    assert result.answers == ["It is four."]
+    assert result.answers == [ANSWER]
     assert kinds.index("SpeechStarted") < kinds.index("SpeechEnded") < kinds.index("AnswerDone") < kinds.index("Latency")
     latency = result.of("Latency")[0]
     assert latency["turn"] == 1 and latency["first_audio_s"] is not None
     rate, audio = result.answer_audio()
-    assert rate == 22050 and audio.shape[0] == int(0.05 * len("It is four.") * 22050)
+    assert rate == 22050 and audio.shape[0] == sum(int(0.05 * len(s) * 22050) for s in ("Two and two.", "It is four."))
     assert result.close_code == 1000
     assert all(a["recv_t"] <= b["recv_t"] for a, b in zip(result.events, result.events[1:]))
     out = result.write(tmp_path / "client")
@@ -104,7 +106,7 @@ def test_several_clients_at_once_share_the_models_one_call_at_a_time():
         return results, list(server.finished)
 
     results, finished = run_with_server(body, max_sessions=3, overlap=overlap)
-    assert [r.answers for r in results] == [["It is four."]] * 3
+    assert [r.answers for r in results] == [[ANSWER]] * 3
     assert all(r.close_code == 1000 for r in results)
     assert overlap.most == 1  # the model lock: never two model calls at once
     assert sorted(s.end for s in finished) == ["done"] * 3
@@ -122,7 +124,7 @@ def test_beyond_the_session_limit_a_client_is_refused_cleanly():
     assert refused.close_code == 1013 and "busy" in refused.close_reason
     assert refused.of("Error")[0]["code"] == "busy" and refused.answers == []
     assert count == 1
-    assert first.answers == ["It is four."]  # the session in use was not disturbed
+    assert first.answers == [ANSWER]  # the session in use was not disturbed
 
 
 def test_a_wrong_sample_rate_is_an_error_event_not_a_crash():
@@ -134,7 +136,7 @@ def test_a_wrong_sample_rate_is_an_error_event_not_a_crash():
     bad, good = run_with_server(body)
     assert bad.close_code == 1003
     assert bad.of("Error")[0]["code"] == "bad_format" and "44100" in bad.of("Error")[0]["message"]
-    assert good.answers == ["It is four."]
+    assert good.answers == [ANSWER]
 
 
 def test_bad_frames_and_messages_are_reported_and_the_session_goes_on():
@@ -153,7 +155,7 @@ def test_bad_frames_and_messages_are_reported_and_the_session_goes_on():
     messages, code = run_with_server(body)
     errors = [m["code"] for m in messages if m["event"] == "Error"]
     assert errors == ["bad_audio", "bad_message", "bad_message"]
-    assert [m["text"] for m in messages if m["event"] == "AnswerDone"] == ["It is four."]
+    assert [m["text"] for m in messages if m["event"] == "AnswerDone"] == [ANSWER]
     assert code == 1000
 
 
@@ -168,7 +170,7 @@ def test_a_client_that_goes_away_mid_turn_is_cleaned_up():
     gone, finished, after = run_with_server(body, max_sessions=1)
     assert gone.answers == [] and any(e["event"] == "SpeechStarted" for e in gone.events)
     assert finished[0].end == "client closed"
-    assert after.answers == ["It is four."]  # the slot was freed
+    assert after.answers == [ANSWER]  # the slot was freed
 
 
 def test_shutdown_closes_sessions_with_going_away_and_stops_their_lanes():

@@ -95,7 +95,7 @@ class _LockedTTS:
             yield chunk
 
 
-def share_backends(backends: Backends, lock: threading.Lock, is_speech) -> Backends:
+def share_backends(backends: Backends, lock: threading.RLock, is_speech) -> Backends:
     """A session's view of the shared models: every model call holds `lock`; the VAD is the session's."""
     answer = _LockedChat(backends.answer_model, lock)
     inference = answer if backends.inference_model is backends.answer_model else _LockedChat(backends.inference_model, lock)
@@ -328,7 +328,7 @@ class VoiceServer:
         self.max_sessions = max_sessions if max_sessions is not None else config.server.max_sessions
         self.make_is_speech = make_is_speech or self._webrtc_vad
         self.clock_factory = clock_factory
-        self.model_lock = threading.Lock()
+        self.model_lock = threading.RLock()  # re-entrant: the lane synthesises speech inside generation
         self.sessions: dict[int, Session] = {}
         self.finished: deque[SessionSummary] = deque(maxlen=100)
         self.refused = 0
