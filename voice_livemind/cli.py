@@ -121,11 +121,16 @@ def _run_replay(args) -> int:
     from voice_livemind.pipeline import load_backends
     from voice_livemind.replay import replay
 
+    from voice_livemind.audio.source import load_audio, read_sidecar
+
     config = load_config(args.config, args.overrides)
     mode = args.mode or config.mode
+    samples = load_audio(args.audio, config.audio.sample_rate)  # bad audio fails before the slow model load
+    if config.audio.sidecar:
+        read_sidecar(args.audio)
     print(f"loading models ({mode} mode) ...", file=sys.stderr)
     backends = load_backends(config, mode)
-    result = replay(args.audio, args.out, config, backends, mode, show_progress=not args.quiet)
+    result = replay(args.audio, args.out, config, backends, mode, show_progress=not args.quiet, samples=samples)
     print(_summary(result))
     return EXIT_OK
 

@@ -72,8 +72,10 @@ class _LiveReport:
 
 
 def replay(audio_path: str | Path, out_dir: str | Path, config: Config, backends: Backends, mode: str,
-           show_progress: bool = True) -> ReplayResult:
-    samples = load_audio(audio_path, config.audio.sample_rate)
+           show_progress: bool = True, samples=None) -> ReplayResult:
+    """`samples`: the audio already loaded from `audio_path` (16 kHz mono), to avoid reading it twice."""
+    if samples is None:
+        samples = load_audio(audio_path, config.audio.sample_rate)
     sidecar = read_sidecar(audio_path) if config.audio.sidecar else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
