@@ -94,15 +94,16 @@ class ScriptedChatModel:
 class FakeTTS:
     sample_rate = 22050
 
-    def __init__(self, clock, cost_s: float = 0.05):
+    def __init__(self, clock, cost_s: float = 0.05, seconds_per_char: float = 0.05):
         self.clock = clock
         self.cost_s = cost_s
+        self.seconds_per_char = seconds_per_char  # how much audio a piece of text becomes
         self.spoken: list[str] = []
 
     def synthesize(self, text: str):
         self.clock.sleep(self.cost_s)
         self.spoken.append(text)
-        yield np.full(int(0.05 * len(text) * self.sample_rate), 0.1, dtype=np.float32)
+        yield np.full(int(self.seconds_per_char * len(text) * self.sample_rate), 0.1, dtype=np.float32)
 
 
 class ListSink:

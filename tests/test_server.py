@@ -1,5 +1,6 @@
 """The WebSocket server with fake models, over loopback: one client, several at once, the session limit,
-bad input, a client that goes away, graceful shutdown, and the HTTP side."""
+bad input, a client that goes away, a client too slow to read, barge-in, graceful shutdown, and the HTTP
+side."""
 
 import asyncio
 import json
@@ -47,20 +48,21 @@ class Overlap:
         return call
 
 
-def fake_backends(overlap: Overlap | None = None, token_s: float = 0.005):
+def fake_backends(overlap: Overlap | None = None, token_s: float = 0.005, replies=(ANSWER,),
+                  tts_seconds_per_char: float = 0.05):
     clock = RealClock()
     asr = ScriptedASR(clock, SCRIPT, cost_s=0.02)
-    answer = ScriptedChatModel(clock, [ANSWER], prefill_s=0.02, per_token_s=token_s)
+    answer = ScriptedChatModel(clock, list(replies), prefill_s=0.02, per_token_s=token_s)
     if overlap is not None:
         asr.transcribe = overlap.wrap(asr.transcribe)
         answer.generate = overlap.wrap(answer.generate)
     return Backends(is_speech=energy_vad, asr=asr, inference_model=answer, answer_model=answer,
-                    tts=FakeTTS(clock, cost_s=0.01))
+                    tts=FakeTTS(clock, cost_s=0.01, seconds_per_char=tts_seconds_per_char))
 
 
-def run_with_server(body, max_sessions=2, overlap=None, **kwargs):
+def run_with_server(body, max_sessions=2, overlap=None, overrides=(), **kwargs):
     """Start a server on a free loopback port, run `body(server, url)`, stop the server."""
-    config = load_config(overrides=["mode=direct"])
+    config = load_config(overrides=["mode=direct", *overrides])
 
     async def main():
         server = VoiceServer(config, fake_backends(overlap, **kwargs), host="127.0.0.1", port=0,
@@ -171,6 +173,55 @@ def test_a_client_that_goes_away_mid_turn_is_cleaned_up():
     assert gone.answers == [] and any(e["event"] == "SpeechStarted" for e in gone.events)
     assert finished[0].end == "client closed"
     assert after.answers == [ANSWER]  # the slot was freed
+
+
+async def until(condition, timeout: float = 10.0) -> None:
+    """Wait until `condition()` holds; fail after `timeout` seconds."""
+    async def poll():
+        while not condition():
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+def pcm(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+
+
+def test_a_client_that_does_not_read_is_closed_with_1008_and_its_slot_freed(monkeypatch):
+    monkeypatch.setattr("voice_livemind.server.MAX_OUTBOX_BYTES", 2**20)
+    # 20 sentences of ~0.9 MB of audio each: far more than the socket buffers take (a few MB on loopback).
+    long_answer = " ".join(["Two and two is four."] * 20)
+
+    async def body(server, url):
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosedError
+
+        # No compression (the fake audio would shrink to nothing), and the client library takes one message
+        # at most before it stops reading the socket: what the server sends piles up in its outbox.
+        async with connect(url, proxy=None, compression=None, max_queue=1, max_size=2**24) as slow:
+            for chunk in np.array_split(QUESTION, 28):  # 0.1 s pieces, read back: nothing
+                await slow.send(pcm(chunk))
+            await until(lambda: server.finished)
+            synthesised = len(server.backends.tts.spoken)
+            after = await stream(url, QUESTION, speed=SPEED)  # max_sessions=1: the slot was freed
+            received = []
+            try:  # the slow client reads at last: what was in flight, then the close frame
+                async for message in slow:
+                    if isinstance(message, str):
+                        received.append(json.loads(message)["event"])
+            except ConnectionClosedError:
+                pass
+            return list(server.finished), synthesised, after, slow.close_code, slow.close_reason, received
+
+    finished, synthesised, after, code, reason, received = run_with_server(
+        body, max_sessions=1, overrides=["answer.max_sentences=0"], replies=[long_answer, ANSWER],
+        tts_seconds_per_char=1.0)
+    assert finished[0].end == "too slow"
+    assert code == 1008 and reason == "client too slow to read"
+    assert synthesised < 20  # the lane was stopped, not left to synthesise for nobody
+    assert received[0] == "Ready" and "TTSAudio" in received and "SessionEnd" not in received
+    assert after.answers == [ANSWER] and after.close_code == 1000
 
 
 def test_shutdown_closes_sessions_with_going_away_and_stops_their_lanes():

@@ -194,7 +194,7 @@ class Session:
                 self.summary.end = "too slow"
                 self.pipeline.cancel()
                 self.source.close()
-                asyncio.ensure_future(self.ws.close(CLOSE_TOO_SLOW, "client too slow to read"))
+                self._closing = asyncio.ensure_future(self.ws.close(CLOSE_TOO_SLOW, "client too slow to read"))
             return
         for frame in frames:
             self._outbox_bytes += len(frame)
@@ -299,6 +299,8 @@ class Session:
                 self.summary.end = {"end": "done", None: "done"}.get(how, how)
             if self.summary.end == "done":
                 self._post([json.dumps({"event": "SessionEnd", "turns": self.pipeline.turn})])
+            if self.summary.end == "too slow":  # `_post` has started the close (1008); the sender, stuck on a
+                return                          # client that does not read, is cancelled with what it holds
             self._outbox.put_nowait(None)
             await asyncio.wait_for(sender, timeout=10)
             code = {"done": CLOSE_DONE, "bad data": CLOSE_BAD_DATA, "error": CLOSE_INTERNAL,
