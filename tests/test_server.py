@@ -224,6 +224,53 @@ def test_a_client_that_does_not_read_is_closed_with_1008_and_its_slot_freed(monk
     assert after.answers == [ANSWER] and after.close_code == 1000
 
 
+def test_speech_while_the_answer_streams_back_barges_in_and_is_answered_next():
+    # A long answer, generated slowly enough that the client can interrupt it while it streams back.
+    long_answer = " ".join(["Two plus two is four."] * 8)
+
+    async def body(server, url):
+        from websockets.asyncio.client import connect
+
+        events, answering = [], asyncio.Event()
+
+        async def send(ws, samples):  # in 20 ms pieces at SPEED x real time
+            for chunk in np.array_split(samples, len(samples) // 320):
+                await ws.send(pcm(chunk))
+                await asyncio.sleep(0.02 / SPEED)
+
+        async with connect(url, proxy=None) as ws:
+            async def receive():
+                async for message in ws:
+                    if isinstance(message, str):
+                        events.append(json.loads(message))
+                        if events[-1]["event"] == "TTSAudio":
+                            answering.set()
+
+            receiver = asyncio.create_task(receive())
+            await send(ws, QUESTION)
+            await asyncio.wait_for(answering.wait(), 10)  # the first answer's audio is coming back
+            await send(ws, QUESTION)  # the user asks again over it
+            await ws.send(json.dumps({"type": "end"}))
+            await receiver
+            return events, ws.close_code
+
+    events, code = run_with_server(body, overrides=["answer.max_sentences=0"], replies=[long_answer, ANSWER],
+                                   token_s=0.03)
+    barge = [e for e in events if e["event"] == "BargeIn"]
+    assert len(barge) == 1 and barge[0]["turn"] == 1 and barge[0]["generation_stopped"]
+    first = [e for e in events if e["event"] == "AnswerDone" and e["turn"] == 1][0]
+    assert first["interrupted"] and len(first["text"]) < len(long_answer)
+    # After the barge-in the first answer sends nothing more: no text, no audio, only its ending.
+    after = [e["event"] for e in events[events.index(barge[0]):] if e.get("turn") == 1]
+    assert after == ["BargeIn", "AnswerDone", "TurnDone", "Latency"]
+    # The interruption is the next turn, heard from its first word and answered in full.
+    finals = [(e["turn"], e["stable"]) for e in events if e["event"] == "TranscriptUpdate" and e["final"]]
+    assert finals == [(1, "What is two plus two?"), (2, "What is two plus two?")]
+    second = [e for e in events if e["event"] == "AnswerDone" and e["turn"] == 2]
+    assert [e["text"] for e in second] == [ANSWER] and not second[0]["interrupted"]
+    assert (events[-1]["event"], events[-1]["turns"], code) == ("SessionEnd", 2, 1000)
+
+
 def test_shutdown_closes_sessions_with_going_away_and_stops_their_lanes():
     async def body(server, url):
         client = asyncio.create_task(stream(url, np.concatenate([QUESTION] * 4), speed=1.0))
