@@ -62,6 +62,11 @@ class StreamingASR:
         """Seconds of audio appended since the last recognition pass."""
         return self._new_samples / self.sample_rate
 
+    @property
+    def heard_until(self) -> float:
+        """Input-stream time up to which the last recognition pass heard the audio."""
+        return self._buffer_t0 + (self._samples() - self._new_samples) / self.sample_rate
+
     def append(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
         self._chunks.append(samples)
@@ -78,13 +83,18 @@ class StreamingASR:
             self._trim()
         return self.transcript()
 
-    def finish(self) -> Transcript:
+    def finish(self, hear_rest: bool = True) -> Transcript:
         """End of utterance: recognise whatever audio the last pass has not seen and commit everything,
-        so the tail of the utterance is never dropped."""
-        if self._new_samples > 0:
+        so the tail of the utterance is never dropped. `hear_rest=False` when the caller knows that audio is
+        only the trailing silence: the last pass's hypothesis is committed as it is (a pass saved)."""
+        if hear_rest and self._new_samples > 0:
             self._agreement.insert(self._recognise())
         self._agreement.flush()
         return self.transcript(final=True)
+
+    def final_text(self) -> str:
+        """What `finish(hear_rest=False)` would commit now: the committed text and the last hypothesis."""
+        return join_words([*self._agreement.committed, *self._agreement.unstable])
 
     def transcript(self, final: bool = False) -> Transcript:
         committed = self._agreement.committed

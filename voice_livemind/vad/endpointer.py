@@ -113,6 +113,11 @@ class Endpointer:
         return (self._run + self._overhang_frames) * self._frame_s
 
     @property
+    def last_speech_end(self) -> float:
+        """Input time at the end of the last frame the VAD called speech (its overhang not removed)."""
+        return self._last_speech_end
+
+    @property
     def hangover_left_s(self) -> float:
         """Inside a turn: how much more non-speech would end it, the transcript hold not counted (the next
         pass may lift it)."""
