@@ -161,7 +161,7 @@ def test_measured_stop_latency_and_false_barge_ins(token_s, tts_s):
 def test_conversation_history_reaches_the_next_answer_but_not_the_notes():
     from tests.test_pipeline import SCRIPT as LONG_SCRIPT
 
-    config = load_config(overrides=["answer.max_sentences=0"])
+    config = load_config(overrides=["answer.max_sentences=0", "livemind.schedule=sequential"])
     clock = VirtualClock()
     notes = ScriptedChatModel(clock, ["action inference. The user asks for a sum."])
     answers = ScriptedChatModel(clock, ["It is four.", "It is six."])

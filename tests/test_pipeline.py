@@ -34,8 +34,12 @@ def kinds(events):
     return [e.kind for e in events]
 
 
+# The paper's timeline: a note runs to its end, the answer starts once the end of the turn is confirmed.
+PAPER = {"livemind.schedule": "sequential", "answer.speculative": "false"}
+
+
 def test_livemind_event_order_and_notes():
-    pipeline, audio, backends, sink = make_pipeline("livemind")
+    pipeline, audio, backends, sink = make_pipeline("livemind", **PAPER)
     events = pipeline.run(audio)
     names = kinds(events)
     assert names[0] == "SpeechStarted"
@@ -66,7 +70,7 @@ def test_baseline_writes_no_notes_and_gets_the_transcript_only():
 
 
 def test_latency_spans_match_the_virtual_costs():
-    pipeline, audio, _, _ = make_pipeline("livemind")
+    pipeline, audio, _, _ = make_pipeline("livemind", **PAPER)
     events = pipeline.run(audio)
     ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
     assert ended.audio_t == pytest.approx(SPEECH_END)
@@ -74,20 +78,23 @@ def test_latency_spans_match_the_virtual_costs():
     assert lat["speech_end_source"] == "vad"
     eou = lat["eou_detected_s"]
     assert eou >= 0.6 - 1e-6  # never before the hangover has elapsed
-    # After the end: final ASR pass 0.3 s, prefill 0.2 s, first token 0.05 s.
-    assert lat["first_token_s"] == pytest.approx(eou + 0.3 + 0.2 + 0.05)
+    # The pass run in the pause heard all the speech: no final pass. After the end: prefill 0.2 s, first
+    # token 0.05 s.
+    assert lat["final_transcript_s"] == pytest.approx(eou)
+    assert lat["first_token_s"] == pytest.approx(eou + 0.2 + 0.05)
     # First sentence "Two plus two is four." = 5 tokens, then 0.05 s of TTS.
-    assert lat["first_sentence_s"] == pytest.approx(eou + 0.3 + 0.2 + 6 * 0.05)
+    assert lat["first_sentence_s"] == pytest.approx(eou + 0.2 + 6 * 0.05)
     assert lat["first_audio_s"] == pytest.approx(lat["first_sentence_s"] + 0.05)
-    assert lat["answer_done_s"] == pytest.approx(eou + 0.3 + 0.2 + 9 * 0.05 + 0.05)
+    assert lat["answer_done_s"] == pytest.approx(eou + 0.2 + 9 * 0.05 + 0.05)
     with_truth = turn_latency(events, 1, true_speech_end=3.4)
     assert with_truth["speech_end_source"] == "sidecar"
     assert with_truth["first_audio_s"] == pytest.approx(lat["first_audio_s"] + 0.11)
 
 
 def test_a_busy_lane_delays_end_detection_honestly():
-    # Notes that take 3 s each keep the lane busy past the end of speech: the end is seen late.
-    pipeline, audio, _, _ = make_pipeline("livemind")
+    # The paper's schedule: notes that take 3 s each keep the lane busy past the end of speech, so the end
+    # is seen late (the preemptive schedule avoids this: tests/test_end_of_turn.py).
+    pipeline, audio, _, _ = make_pipeline("livemind", **PAPER)
     pipeline.backends.inference_model.per_token_s = 0.3
     events = pipeline.run(audio)
     lat = turn_latency(events, 1)
@@ -96,7 +103,7 @@ def test_a_busy_lane_delays_end_detection_honestly():
 
 
 def test_unparsable_note_is_kept_whole_as_inference():
-    pipeline, audio, _, _ = make_pipeline("livemind", note_replies=("The capital of France is Paris.",))
+    pipeline, audio, _, _ = make_pipeline("livemind", note_replies=("The capital of France is Paris.",), **PAPER)
     events = pipeline.run(audio)
     note = next(e for e in events if isinstance(e, ev.Note))
     assert (note.action, note.parsed) == ("inference", False)

@@ -48,7 +48,7 @@ class ASRConfig:
     language: str = "en"
     beam_size: int = 1
     interval_s: float = 0.7  # re-transcribe after this much new audio
-    pause_pass_ms: int = 200  # in a pause: one pass once it lasts this long, if it fits in the hangover left
+    pause_pass_ms: int = 100  # in a pause: one pass over the speech not heard yet once it lasts this long
     agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
     buffer_trim_s: float = 10.0  # trim the audio buffer at a committed sentence end once it is this long
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
@@ -86,8 +86,11 @@ class LiveMindConfig:
     actions: Literal["simplified", "complete"] = "simplified"
     layout: Literal["single", "multi_turn"] = "multi_turn"
     # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
-    # during a call are handled together in the next one.
-    schedule: Literal["sequential"] = "sequential"
+    # during a call are handled together in the next one (a note still running when the user stops delays
+    # the end of the turn). preemptive: the same, but the lane keeps listening between tokens and a note
+    # yields to the end-of-turn work (a recognition pass in a pause, a speculative answer, the answer);
+    # a yielded note resumes from its partial text if the user goes on, and is dropped if the turn ends.
+    schedule: Literal["sequential", "preemptive"] = "preemptive"
     max_note_tokens: int = 48
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
@@ -103,6 +106,10 @@ class AnswerConfig:
     # A spoken answer stays short: the answer-first modes (livemind, direct) stop after this many
     # sentences (0: no limit). The reasoning baseline is not cut: its reasoning is the point of it.
     max_sentences: int = 2
+    # livemind: in a pause that may end the turn (the last recognition pass heard all the speech and the
+    # text sounds finished), start the answer at once and hold its text and audio; if the VAD confirms the
+    # end with the transcript unchanged it is released, if the user goes on it is discarded.
+    speculative: bool = True
 
 
 @dataclass

@@ -70,6 +70,38 @@ class Note(Event):
 
 
 @dataclass(frozen=True)
+class NoteYielded(Event):
+    """A note call stopped to make way for the end-of-turn work (preemptive schedule): not a note yet."""
+
+    segments: tuple[str, ...]
+    partial: str  # the reply so far: the next call goes on from it if it covers the same segments
+    compute_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SpeculationStarted(Event):
+    """In a pause that may end the turn, the answer is started from this transcript; its output is held."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class SpeculationUsed(Event):
+    """The VAD confirmed the end with the transcript unchanged: the held answer is released at `t`."""
+
+    compute_s: float  # lane time the speculation had taken when it was confirmed
+    complete: bool  # the whole answer had been generated and synthesised before the end was confirmed
+
+
+@dataclass(frozen=True)
+class SpeculationDiscarded(Event):
+    """The user went on (or the transcript changed): the speculative answer is thrown away."""
+
+    reason: str  # "speech": speech resumed | "transcript": the final transcript differs
+    compute_s: float  # lane time spent on it: the wasted compute
+
+
+@dataclass(frozen=True)
 class MemoryTruncated(Event):
     kept: int  # entries kept after a transcript revision
     dropped: int
@@ -78,6 +110,7 @@ class MemoryTruncated(Event):
 @dataclass(frozen=True)
 class AnswerStarted(Event):
     mode: str
+    speculative: bool = False  # started before the end of the turn was confirmed (see SpeculationStarted)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,15 @@ audio chunks (the VAD is cheap). Speech heard then is a candidate; once it has l
 stopped, a BargeIn event is emitted and the new turn starts with the buffered audio (pre-roll included),
 so the user's first words are not lost. Shorter sounds are ignored (BargeInIgnored). Playback is tracked
 on the clock: answer audio written at time t plays until t + its duration, after what was queued.
+
+The end of a turn (issue: the silence the user sits through). Model calls take a stop flag that the
+model checks once per token; the pipeline's flag first takes in the audio that arrived (`_StopWatch`), so
+the lane keeps listening while a model runs. With the preemptive schedule a note yields to the end-of-turn
+work; an end of turn detected meanwhile waits (`_deferred`) until the call has wound down. In a pause that
+may end the turn, once a recognition pass has heard all the speech, livemind starts the answer
+speculatively (`answer.speculative`): its text and audio are held; the VAD's confirmation releases them
+(mid-generation or after), resumed speech discards them. When the last pass heard all the speech, the
+final pass is skipped: what is left is the trailing silence.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
 import numpy as np
@@ -36,7 +45,7 @@ from voice_livemind.livemind import prompts
 from voice_livemind.livemind.loop import LiveMindLoop
 from voice_livemind.llm.base import ChatModel
 from voice_livemind.tts.chunker import SentenceChunker
-from voice_livemind.vad.endpointer import Boundary, Endpointer
+from voice_livemind.vad.endpointer import Boundary, Endpointer, sounds_unfinished
 
 
 # livemind: notes while the user speaks, then the answer from them; baseline: the same pipeline without
@@ -79,6 +88,35 @@ class _Candidate:
             self.longest = max(self.longest, self.run)
         else:
             self.gap += 1
+
+
+class _StopWatch:
+    """A model call's stop flag (it duck-types threading.Event). The model checks it once per token; each
+    check first runs `poll`, which takes in the audio that arrived and may decide that the call must stop."""
+
+    def __init__(self, poll: Callable[[], bool]):
+        self._flag = threading.Event()
+        self._poll = poll
+
+    def set(self) -> None:
+        self._flag.set()
+
+    def is_set(self) -> bool:
+        if not self._flag.is_set() and self._poll():
+            self._flag.set()
+        return self._flag.is_set()
+
+
+@dataclass
+class _Speculation:
+    """An answer started in a pause, before the end of the turn was confirmed."""
+
+    text: str  # the transcript it answers
+    started: float  # clock time
+    held: list = field(default_factory=list)  # ("event", cls, fields) / ("audio", samples, rate, text) not released
+    state: str = "running"  # running -> ready (all generated, waiting) | confirmed | discarded
+    compute_s: float = 0.0  # lane time it took (set when it stops running)
+    said: str = ""  # the answer as it will be said, once ready
 
 
 @dataclass
@@ -141,6 +179,10 @@ class Pipeline:
         self._barged = False  # the running answer was interrupted
         self._playback_end = 0.0  # clock time at which the answer audio written so far has played
         self._cancel = threading.Event()
+        self._defer_boundaries = False  # a model call of the turn is running: an end of turn waits for it
+        self._deferred: Boundary | None = None
+        self._speculation: _Speculation | None = None
+        self._held: list | None = None  # answer output is held here while it is speculative
 
     def cancel(self) -> None:
         """Stop now, from any thread: the running model call ends at its next token and `run` returns."""
@@ -185,7 +227,7 @@ class Pipeline:
     def _catch_up(self) -> None:
         """Feed every frame that has fully arrived by now to the VAD (and to the ASR during speech)."""
         self._inbox.extend(self.source.ready(self.clock.now()))
-        while self._inbox and not self._cancel.is_set():
+        while self._inbox and not self._cancel.is_set() and self._deferred is None:
             self._feed(self._inbox.popleft())
 
     def _feed(self, frame: AudioFrame) -> None:
@@ -204,8 +246,13 @@ class Pipeline:
         boundary = self.endpointer.push(frame.t, frame.samples, mute=mute)
         if candidate is not None:
             candidate.push(self.endpointer.last_speech)
+        if in_turn and self.endpointer.last_speech and self._speculation is not None:
+            self._drop_speculation("speech")  # the user goes on: the pause did not end the turn
         if boundary is not None:
-            self._handle_boundary(boundary)
+            if self._defer_boundaries and boundary.kind == "end":
+                self._deferred = boundary  # handled once the running call has wound down
+            else:
+                self._handle_boundary(boundary)
         candidate = self._candidate
         if candidate is not None and candidate.detected_audio_t is None and candidate.run >= self._barge_frames:
             self._barge_in(frame.t + frame.duration)
@@ -278,13 +325,21 @@ class Pipeline:
         if not generating:
             self._start_candidate_turn()  # else the answer winds down first, then `_answer` starts it
 
-    def _poll(self) -> None:
-        """Between pieces of the answer: take in the audio that arrived, which may barge in."""
-        if self.config.barge_in.enabled and not self._interrupted():
+    def _poll(self) -> bool:
+        """Between tokens and audio chunks of an answer: take in the audio that arrived, which may barge in,
+        confirm a speculative answer or discard it. True when the answer must stop."""
+        spec = self._speculation
+        if spec is not None and spec.state == "running":
+            self._catch_up()  # speech sets spec.state to discarded
+            if self._deferred is not None and spec.state == "running":
+                self._confirm_running_speculation()
+        elif self.config.barge_in.enabled and not self._interrupted():
             self._catch_up()
+        return self._interrupted()
 
     def _interrupted(self) -> bool:
-        return self._barged or self._cancel.is_set()
+        discarded = self._speculation is not None and self._speculation.state == "discarded"
+        return self._barged or self._cancel.is_set() or discarded
 
     def _do_one_piece_of_work(self) -> bool:
         """While the user speaks: a recognition pass when due, else one LiveMind inference call."""
@@ -300,25 +355,120 @@ class Pipeline:
             if self.mode == "livemind":
                 self._observe(transcript.stable)
             return True
+        if self._speculation is not None:
+            return False  # a prepared answer waits for the VAD: a note now would only delay its release
+        if self._speculation_due():
+            self._speculate()
+            return True
         if self.mode == "livemind" and self.livemind.pending():
-            started = self.clock.now()
-            result = self.livemind.step(stop=self._cancel)
-            self.emit(ev.Note, action=result.action.name, text=result.action.content, segments=result.segments,
-                      compute_s=self.clock.now() - started, parsed=result.action.parsed)
+            self._write_note()
             return True
         return False
 
     def _asr_due(self) -> bool:
         """A pass every `interval_s` of new audio while speech is heard. In a pause only a pass that hears
-        speech not heard yet, when due or once the pause lasted `pause_pass_ms` (its text then serves the
-        end decision and the transcript hold), and only if the last pass's cost fits in the hangover left:
-        the lane is single, so a pass still running when the hangover runs out delays the end of the turn."""
+        speech not heard yet, when due or once the pause lasted `pause_pass_ms`: its text serves the end
+        decision, the transcript hold and a speculative answer, and it makes the final pass unnecessary."""
         pause = self.endpointer.pause_s
         if pause == 0.0:
             return self.asr.due()
-        if self.asr.pending_s <= pause + 1e-6 or self._last_pass_s > self.endpointer.hangover_left_s:
+        if not self._speech_unheard():
             return False
         return self.asr.due() or pause >= self.config.asr.pause_pass_ms / 1000
+
+    def _speech_unheard(self) -> bool:
+        """Some of the speech heard by the VAD has not been through a recognition pass yet."""
+        return self.asr.heard_until < self.endpointer.last_speech_end - 1e-6
+
+    def _write_note(self) -> None:
+        """One LiveMind inference call. Preemptive schedule: it listens between tokens and yields when the
+        end-of-turn work is due; an end of turn detected meanwhile is handled once it has wound down."""
+        preemptive = self.config.livemind.schedule == "preemptive"
+        stop = _StopWatch(self._note_must_yield) if preemptive else self._cancel
+        started = self.clock.now()
+        self._defer_boundaries = preemptive
+        try:
+            result = self.livemind.step(stop=stop)
+        finally:
+            self._defer_boundaries = False
+        compute_s = self.clock.now() - started
+        if result.yielded:
+            self.emit(ev.NoteYielded, segments=result.segments, partial=result.generation.text, compute_s=compute_s)
+        else:
+            self.emit(ev.Note, action=result.action.name, text=result.action.content, segments=result.segments,
+                      compute_s=compute_s, parsed=result.action.parsed)
+        if self._deferred is not None:
+            boundary, self._deferred = self._deferred, None
+            self._handle_boundary(boundary)
+
+    def _note_must_yield(self) -> bool:
+        self._catch_up()
+        if self._cancel.is_set() or self._deferred is not None:
+            return True
+        return self.endpointer.pause_s > 0 and (self._asr_due() or self._speculation_due())
+
+    # -- speculative answer --------------------------------------------------------------------------
+    def _speculation_due(self) -> bool:
+        """livemind: a pause of `pause_pass_ms` or more, every word heard by a pass, and a transcript that
+        sounds finished (a trailing "and" or comma promises more)."""
+        if self.mode != "livemind" or not self.config.answer.speculative or self._speculation is not None:
+            return False
+        if self.endpointer.pause_s < self.config.asr.pause_pass_ms / 1000 or self._speech_unheard():
+            return False
+        text = self.asr.final_text()
+        return bool(text.strip()) and not sounds_unfinished(text)
+
+    def _speculate(self) -> None:
+        spec = self._speculation = _Speculation(self.asr.final_text(), self.clock.now())
+        self.emit(ev.SpeculationStarted, text=spec.text)
+        self._held = spec.held
+        self._defer_boundaries = True
+        try:
+            said = self._respond(spec.text, speculative=True)
+        finally:
+            self._defer_boundaries, self._held = False, None
+        if spec.state == "running" and self._deferred is not None:
+            self._confirm_running_speculation(complete=True)  # confirmed as it finished
+        if spec.state == "running":  # all of it is ready before the end was confirmed: it waits
+            spec.state, spec.said, spec.compute_s = "ready", said, self.clock.now() - spec.started
+        elif spec.state == "discarded":
+            self._speculation = None
+            self.emit(ev.SpeculationDiscarded, reason="speech", compute_s=round(self.clock.now() - spec.started, 4))
+        else:  # confirmed while it was generated: it went on as the answer of the turn
+            self._speculation = None
+            self._end_answer(spec.text, said)
+
+    def _confirm_running_speculation(self, complete: bool = False) -> None:
+        """The VAD confirmed the end while the speculative answer was being generated: no pass ran since it
+        started and only silence came, so its transcript is the final one. It goes on as the answer."""
+        spec = self._speculation
+        boundary, self._deferred = self._deferred, None
+        self._defer_boundaries = False
+        self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason)
+        transcript = self.asr.finish(hear_rest=False)
+        self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True, compute_s=0.0)
+        spec.state = "confirmed"
+        self.emit(ev.SpeculationUsed, compute_s=round(self.clock.now() - spec.started, 4), complete=complete)
+        self._answering, self._barged = True, False
+        self._release(spec)
+
+    def _drop_speculation(self, reason: str) -> None:
+        spec = self._speculation
+        if spec.state == "running":
+            spec.state = "discarded"  # the generation stops at its next token; `_speculate` reports it
+        elif spec.state == "ready":
+            self._speculation = None
+            self.emit(ev.SpeculationDiscarded, reason=reason, compute_s=round(spec.compute_s, 4))
+
+    def _release(self, spec: _Speculation) -> None:
+        """Hand the held answer output on, in order, as if it were produced now."""
+        self._held = None
+        for item in spec.held:
+            if item[0] == "event":
+                self.emit(item[1], **item[2])
+            else:
+                self._play(*item[1:])
+        spec.held.clear()
 
     def _observe(self, stable: str) -> None:
         dropped = self.livemind.observe(stable)
@@ -339,15 +489,39 @@ class Pipeline:
         if self._candidate is not None and self._candidate.detected_audio_t is not None:
             self._start_candidate_turn()  # the barge-in that interrupted this answer is the next turn
 
+    def _end_answer(self, text: str, said: str) -> None:
+        """The turn's answer is over (a confirmed speculation's, or `_answer_turn`'s)."""
+        self.conversation.add(text, said)
+        self.emit(ev.TurnDone)
+        self._answering, self._answer_stop = False, None
+        if self._candidate is not None and self._candidate.detected_audio_t is not None:
+            self._start_candidate_turn()
+
     def _answer_turn(self) -> None:
         started = self.clock.now()
-        transcript = self.asr.finish()
+        spec, self._speculation = self._speculation, None
+        transcript = self.asr.finish(hear_rest=self._speech_unheard())  # else only trailing silence is left
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
                   compute_s=self.clock.now() - started)
+        if spec is not None:
+            if transcript.stable == spec.text:
+                self.emit(ev.SpeculationUsed, compute_s=round(spec.compute_s, 4), complete=True)
+                self._release(spec)
+                self.conversation.add(spec.text, spec.said)
+                self.emit(ev.TurnDone)
+                return
+            self._speculation = spec
+            self._drop_speculation("transcript")
         if not transcript.stable.strip() or self.mode == "transcribe":
             self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
             return
-        text, system = transcript.stable, self.config.livemind.prompts
+        said = self._respond(transcript.stable)
+        self.conversation.add(transcript.stable, said)
+        self.emit(ev.TurnDone)
+
+    def _respond(self, text: str, speculative: bool = False) -> str:
+        """Generate and speak the answer to `text` in this pipeline's mode; returns what was said."""
+        system = self.config.livemind.prompts
         if self.mode == "baseline":
             messages, (prefix, choices) = prompts.baseline_messages(system.baseline_system, text), ("", ())
         else:
@@ -355,30 +529,28 @@ class Pipeline:
                         else prompts.baseline_messages(system.answer_system, text))  # direct: no notes
             prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
         # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
-        said = self._speak_answer(self.conversation.with_history(messages), prefix, choices,
+        return self._speak_answer(self.conversation.with_history(messages), prefix, choices, speculative,
                                   max_sentences=0 if self.mode == "baseline" else self.config.answer.max_sentences)
-        self.conversation.add(text, said)
-        self.emit(ev.TurnDone)
 
-    def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...], max_sentences: int = 0) -> str:
+    def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...], speculative: bool = False,
+                      max_sentences: int = 0) -> str:
         """Stream the answer into TTS sentence by sentence; at most `max_sentences` are said (0: no limit).
         Returns the answer as said (cut where a barge-in stopped it)."""
         model = self.backends.answer_model
         chunker = SentenceChunker(self.config.tts.first_chunk_words)
-        self.emit(ev.AnswerStarted, mode=self.mode)
+        self._emit_answer(ev.AnswerStarted, mode=self.mode, speculative=speculative)
         unsaid = [prefix]  # a forced start of the reply is spoken with the first generated token
         said: list[str] = []
-        stop = self._answer_stop = threading.Event()
+        stop = self._answer_stop = _StopWatch(self._poll)  # listens once per token
         if self._cancel.is_set():
             stop.set()
         enough = [False]
 
         def on_text(delta: str) -> None:
-            self._poll()  # before the next piece of work (a sentence to synthesise): a barge-in may stop it
-            if stop.is_set():
+            if stop.is_set():  # a barge-in, or the user going on after a speculative start
                 return
             delta, unsaid[:] = unsaid[0] + delta, [""]
-            self.emit(ev.AnswerDelta, text=delta)
+            self._emit_answer(ev.AnswerDelta, text=delta)
             for piece in chunker.push(delta):
                 if self._say(piece):
                     said.append(piece)
@@ -396,8 +568,8 @@ class Pipeline:
                                     repetition_penalty=self.config.answer.repetition_penalty)
         interrupted = self._interrupted()
         text = " ".join(said) if enough[0] or interrupted else generation.text.strip()
-        self.emit(ev.AnswerDone, text=text, tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
-                  hit_token_cap=generation.hit_token_cap, interrupted=interrupted)
+        self._emit_answer(ev.AnswerDone, text=text, tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,
+                          hit_token_cap=generation.hit_token_cap, interrupted=interrupted)
         if not stop.is_set():
             for piece in chunker.flush():
                 if self._say(piece):
@@ -408,16 +580,28 @@ class Pipeline:
         """Synthesise one piece and hand it to the sink; False when nothing was played (interrupted)."""
         if self._interrupted():
             return False
-        self.emit(ev.SentenceReady, text=sentence)
+        self._emit_answer(ev.SentenceReady, text=sentence)
         tts = self.backends.tts
         played = False
         for samples in tts.synthesize(sentence):
             if self._interrupted():
                 break  # a barge-in during synthesis: this audio is never played
-            self.sink.write(samples, tts.sample_rate)
-            start = max(self.clock.now(), self._playback_end)
-            self._playback_end = start + samples.shape[0] / tts.sample_rate
-            self.emit(ev.TTSAudio, samples=samples, sample_rate=tts.sample_rate, text=sentence)
+            self._play(samples, tts.sample_rate, sentence)
             played = True
             self._poll()
         return played
+
+    def _play(self, samples: np.ndarray, sample_rate: int, text: str) -> None:
+        if self._held is not None:  # speculative: played once the end of the turn is confirmed
+            self._held.append(("audio", samples, sample_rate, text))
+            return
+        self.sink.write(samples, sample_rate)
+        start = max(self.clock.now(), self._playback_end)
+        self._playback_end = start + samples.shape[0] / sample_rate
+        self.emit(ev.TTSAudio, samples=samples, sample_rate=sample_rate, text=text)
+
+    def _emit_answer(self, cls, **fields) -> None:
+        if self._held is not None:
+            self._held.append(("event", cls, fields))
+        else:
+            self.emit(cls, **fields)

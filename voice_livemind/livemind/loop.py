@@ -5,6 +5,12 @@ whenever it changes, and `step` when the compute lane is free. One step is one i
 every segment that closed since the previous call: the paper's sequential schedule, in which a running
 call is never cancelled and segments that close meanwhile are handled together in the next call. At the
 end of the input, `answer_messages` gives the output model every segment plus the notes.
+
+With the preemptive schedule a call can be stopped (its stop flag) to make way for the end-of-turn work:
+it is then not a note. Its partial reply is kept and, if the next call covers the same segments, written
+as the start of that call's reply, so the model goes on where it stopped (the tokens so far are prefilled,
+not generated again). If more segments closed meanwhile, the partial reply is dropped and the next call
+covers them all.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ class StepResult:
     action: Action
     segments: tuple[str, ...]
     generation: Generation
+    yielded: bool = False  # stopped before it ended (preemptive schedule): not a note, nothing was added
 
 
 @dataclass
@@ -34,6 +41,8 @@ class LoopStats:
     loops_stopped: int = 0  # notes cut by the repetition guard
     truncations: int = 0  # times a revision of earlier text dropped memory entries
     entries_dropped: int = 0
+    yields: int = 0  # calls stopped to make way for the end of the turn (preemptive schedule)
+    resumed: int = 0  # calls that went on from a stopped call's partial reply
 
     def to_json(self) -> dict:
         return dict(vars(self))
@@ -41,7 +50,7 @@ class LoopStats:
 
 class LiveMindLoop:
     def __init__(self, model: ChatModel, config: LiveMindConfig, repetition_penalty: float = 1.0):
-        if config.schedule != "sequential":
+        if config.schedule not in ("sequential", "preemptive"):
             raise ValueError(f"unknown livemind.schedule {config.schedule!r}")
         self.model = model
         self.config = config
@@ -56,6 +65,8 @@ class LiveMindLoop:
         self.memory = InferenceMemory()
         self.segments: list[str] = []
         self.stats = LoopStats()
+        # a stopped call: (its segments, its reply so far, the tokens it generated)
+        self._partial: tuple[tuple[str, ...], str, int] | None = None
 
     def observe(self, text: str) -> int:
         """Take the text received so far; return how many memory entries a revision invalidated."""
@@ -77,15 +88,24 @@ class LiveMindLoop:
         if not new:
             return None
         messages = prompts.inference_messages(self.config.layout, self.system, self.memory.entries, self.segments)
+        partial, self._partial = self._partial, None
+        resume = partial is not None and partial[0] == tuple(new)
+        prefix, spent = partial[1:] if resume else ("action", 0)
         generation = self.model.generate(
             messages,
-            self.config.max_note_tokens,
-            prefix="action",  # with first_word_choices: the reply must start "action <allowed name>"
-            first_word_choices=tuple(" " + name for name in self.allowed),
+            max(1, self.config.max_note_tokens - spent),  # the note cap counts the tokens written before
+            prefix=prefix,
+            # the reply must start "action <allowed name>" (a resumed one already has its name)
+            first_word_choices=tuple(" " + name for name in self.allowed) if prefix == "action" else (),
             stop_at_newline=True,
             stop=stop,
             repetition_penalty=self.repetition_penalty,
         )
+        self.stats.resumed += resume and spent > 0
+        if generation.stop_reason == "stop_flag" and self.config.schedule == "preemptive":
+            self._partial = (tuple(new), generation.text, spent + generation.tokens)
+            self.stats.yields += 1
+            return StepResult(parse_reply(generation.text, self.allowed), tuple(new), generation, yielded=True)
         action = parse_reply(generation.text, self.allowed)
         self.memory.add(Entry(tuple(new), action.name, action.content))
         self.stats.calls += 1
