@@ -44,3 +44,13 @@ def test_default_set_is_the_question_fixtures_when_no_mmlu_is_asked():
     paths = find_inputs([], 0)
     assert [p.stem for p in paths] == ["short_question", "multi_sentence", "long_question", "mmlu_choice", "real_example6"]
     assert all(p.exists() for p in paths)
+
+
+def test_speculation_hit_rate_and_waste():
+    spec = [dict(record("livemind", 1.0, 2.0), speculations=2, speculation_used=True, speculation_wasted_s=0.3),
+            dict(record("livemind", 1.0, 2.0), speculations=1, speculation_used=False, speculation_wasted_s=0.5),
+            dict(record("livemind", 1.0, 2.0), speculations=0, speculation_used=False, speculation_wasted_s=0.0)]
+    live = summarise(spec, ["livemind"])["modes"]["livemind"]
+    assert live["speculations"] == 3 and live["speculation_hit_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert live["speculation_wasted_s"] == pytest.approx(0.8)
+    assert summarise([record("direct", 1.0, 2.0)], ["direct"])["modes"]["direct"]["speculation_hit_rate"] is None

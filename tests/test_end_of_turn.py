@@ -114,3 +114,23 @@ def test_a_yielded_note_resumes_from_its_partial_reply():
     resumed = prefixes.index(yielded[0].partial)  # a later call started from it ...
     calls = backends.inference_model.calls
     assert resumed > 0 and calls[resumed][-1]["content"] == "What is two plus two?"  # ... for the same segment
+
+
+@pytest.mark.parametrize("backlog_s", [0.0, 1.4])
+def test_notes_yield_to_recognition_when_it_falls_behind(backlog_s):
+    # 8 s of speech, a sentence every 0.8 s, notes of 4 s each (0.2 s a token): without the backlog
+    # limit a note holds the lane for seconds and the audio waiting for a pass piles up.
+    words = [(0.3 + 0.8 * i, 1.0 + 0.8 * i, f" Sentence number {i}.") for i in range(10)]
+    audio = np.concatenate([silence(0.51), tone(8.0), silence(2.0)])
+    events, _, _ = run(audio, words, note_s=0.2, **{"livemind.asr_backlog_s": backlog_s,
+                                                    "answer.speculative": "false"})
+    ended = of(events, ev.SpeechEnded)[0]
+    passes = [e for e in of(events, ev.TranscriptUpdate) if not e.final and e.t < ended.t]
+    starts = [0.51] + [e.t - e.compute_s for e in passes]
+    longest_gap = max(b - a for a, b in zip(starts, starts[1:]))
+    if backlog_s:
+        # a pass starts at most one token after the backlog is reached (+ the pass before it)
+        assert longest_gap <= backlog_s + 0.3 + 0.2 + 0.05
+        assert of(events, ev.NoteYielded) and of(events, ev.Note)
+    else:
+        assert longest_gap > 2.0

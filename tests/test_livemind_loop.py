@@ -117,3 +117,45 @@ def test_unknown_schedule_is_refused():
     config.schedule = "eager"
     with pytest.raises(ValueError, match="schedule"):
         LiveMindLoop(ScriptedChatModel(VirtualClock(), ["x"]), config)
+
+
+class StopAfter:
+    """A stop flag that trips after `n` checks (the model checks once per token)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_a_stopped_call_resumes_with_its_own_prompt_and_later_segments_wait():
+    loop, model = make_loop(["action inference. The user plans a trip to Japan."])
+    loop.observe("I plan a trip to Japan. I like")
+    stopped = loop.step(stop=StopAfter(3))
+    assert stopped.yielded and stopped.generation.text == "action inference. The user"
+    assert loop.memory.entries == [] and loop.stats.yields == 1
+    loop.observe("I plan a trip to Japan. I like hiking a lot. Which")  # a segment closed meanwhile
+    resumed = loop.step()
+    assert not resumed.yielded and resumed.segments == ("I plan a trip to Japan.",)
+    assert model.prefixes[1] == "action inference. The user"  # it went on from its partial reply
+    assert model.calls[1] == model.calls[0]  # with the prompt it had
+    assert resumed.action.content == "The user plans a trip to Japan." and loop.stats.resumed == 1
+    assert loop.step().segments == ("I like hiking a lot.",)  # the new segment comes next
+
+
+def test_a_revision_drops_the_stopped_call():
+    loop, model = make_loop(["action inference. The user plans a trip to Japan."])
+    loop.observe("I plan a trip to Japan. I like")
+    loop.step(stop=StopAfter(2))
+    loop.observe("I plan a trip to Java. I like")  # the recognised text was revised
+    result = loop.step()
+    assert model.prefixes[1] == "action" and result.segments == ("I plan a trip to Java.",)
+
+
+def test_the_sequential_schedule_never_keeps_a_partial_reply():
+    loop, model = make_loop(["action inference. The user plans a trip."], schedule="sequential")
+    loop.observe("I plan a trip to Japan. I like")
+    assert not loop.step(stop=StopAfter(2)).yielded  # stopped (cancel), but it counts as written
+    assert len(loop.memory.entries) == 1

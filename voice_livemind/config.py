@@ -91,6 +91,9 @@ class LiveMindConfig:
     # yields to the end-of-turn work (a recognition pass in a pause, a speculative answer, the answer);
     # a yielded note resumes from its partial text if the user goes on, and is dropped if the turn ends.
     schedule: Literal["sequential", "preemptive"] = "preemptive"
+    # preemptive: a note also yields to recognition once this much audio waits for a pass, so recognition
+    # keeps up however long the notes are (0: notes yield only to the end of the turn)
+    asr_backlog_s: float = 1.4
     max_note_tokens: int = 48
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 

@@ -27,6 +27,7 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
 
     final = next((e for e in events if isinstance(e, ev.TranscriptUpdate) and e.turn == turn and e.final), None)
     notes = [e for e in events if isinstance(e, ev.Note) and e.turn == turn]
+    discarded = [e for e in events if isinstance(e, ev.SpeculationDiscarded) and e.turn == turn]
     audio = [e for e in events if isinstance(e, ev.TTSAudio) and e.turn == turn]
     return {
         "speech_end_source": source,
@@ -40,4 +41,9 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
         "audio_done_s": since(audio[-1] if audio else None),
         "notes": len(notes),
         "notes_after_speech_end": sum(1 for n in notes if n.t > reference),
+        "notes_yielded": sum(1 for e in events if isinstance(e, ev.NoteYielded) and e.turn == turn),
+        # speculative answers started in pauses, whether the last one was used, and the lane time thrown away
+        "speculations": sum(1 for e in events if isinstance(e, ev.SpeculationStarted) and e.turn == turn),
+        "speculation_used": _first(events, ev.SpeculationUsed, turn) is not None,
+        "speculation_wasted_s": round(sum(e.compute_s for e in discarded), 4),
     }

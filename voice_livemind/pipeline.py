@@ -382,7 +382,8 @@ class Pipeline:
 
     def _write_note(self) -> None:
         """One LiveMind inference call. Preemptive schedule: it listens between tokens and yields when the
-        end-of-turn work is due; an end of turn detected meanwhile is handled once it has wound down."""
+        end-of-turn work or a recognition pass is due (it resumes in a later call); an end of turn detected
+        meanwhile is handled once it has wound down."""
         preemptive = self.config.livemind.schedule == "preemptive"
         stop = _StopWatch(self._note_must_yield) if preemptive else self._cancel
         started = self.clock.now()
@@ -402,8 +403,13 @@ class Pipeline:
             self._handle_boundary(boundary)
 
     def _note_must_yield(self) -> bool:
+        """Preemptive schedule, once per token: the end of the turn, a pause that may end it, or
+        recognition falling behind (`livemind.asr_backlog_s`) come first."""
         self._catch_up()
         if self._cancel.is_set() or self._deferred is not None:
+            return True
+        backlog = self.config.livemind.asr_backlog_s
+        if backlog > 0 and self.endpointer.in_speech and self.asr.pending_s >= backlog:
             return True
         return self.endpointer.pause_s > 0 and (self._asr_due() or self._speculation_due())
 

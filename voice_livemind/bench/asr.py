@@ -41,6 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="only files whose name contains TEXT (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--mode", choices=["transcribe", "livemind"], default="transcribe",
+                        help="transcribe: recognition alone (default) | livemind: the whole pipeline, notes and "
+                             "answers sharing the lane, to see whether recognition keeps up while notes are written")
 
 
 # -- inputs -------------------------------------------------------------------------------------------
@@ -93,8 +96,9 @@ def _check_readable(path: Path) -> None:
 # -- one file -----------------------------------------------------------------------------------------
 
 
-def stream(samples, config, asr_backend, clock):
-    """Run the pipeline's VAD + streaming ASR over the samples; returns (updates, ends)."""
+def stream(samples, config, asr_backend, clock, mode="transcribe", models=None):
+    """Run the pipeline's VAD + streaming ASR over the samples; returns (updates, ends). `models`:
+    (inference model, answer model, tts) for the livemind mode."""
     from voice_livemind import events as ev
     from voice_livemind.audio.sink import NullSink
     from voice_livemind.pipeline import Backends, Pipeline
@@ -102,8 +106,11 @@ def stream(samples, config, asr_backend, clock):
 
     updates: list[m.Update] = []
     ends: list[m.End] = []
+    inference_model, answer_model, tts = models or (None, None, None)
+    for model in {id(x): x for x in (inference_model, answer_model) if x is not None}.values():
+        model.forget()  # every file starts cold
     backends = Backends(is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
-                        asr=asr_backend, inference_model=None, answer_model=None, tts=None)
+                        asr=asr_backend, inference_model=inference_model, answer_model=answer_model, tts=tts)
     pipeline: Pipeline
 
     def on_event(event) -> None:
@@ -114,18 +121,18 @@ def stream(samples, config, asr_backend, clock):
         elif isinstance(event, ev.SpeechEnded):
             ends.append(m.End(event.turn, event.t, pipeline.endpointer.position, event.audio_t, event.reason))
 
-    pipeline = Pipeline(config, backends, clock, NullSink(), mode="transcribe", on_event=on_event)
+    pipeline = Pipeline(config, backends, clock, NullSink(), mode=mode, on_event=on_event)
     pipeline.run(samples)
     return updates, ends
 
 
-def bench_file(path: Path, reference: m.Reference, config, asr_backend) -> dict:
+def bench_file(path: Path, reference: m.Reference, config, asr_backend, mode="transcribe", models=None) -> dict:
     from voice_livemind.asr.words import join_words
     from voice_livemind.clock import FastForwardClock, RealClock
 
     samples = _load(path, config)
     duration = samples.shape[0] / config.audio.sample_rate
-    updates, ends = stream(samples, config, asr_backend, FastForwardClock())
+    updates, ends = stream(samples, config, asr_backend, FastForwardClock(), mode, models)
     clock = RealClock()
     offline_words = asr_backend.transcribe(samples, "")
     offline_compute = clock.now()
@@ -341,13 +348,21 @@ def run(args) -> int:
     print(f"loading {config.asr.model} ({config.asr.device}, {config.asr.compute_type}) ...", file=sys.stderr)
     backend = FasterWhisperBackend(config.asr)
     backend.transcribe(_warmup_audio(), "")  # the first call pays one-off set-up costs: not a file's compute
+    models = None
+    if args.mode == "livemind":
+        from voice_livemind.llm.transformers_backend import TransformersChatModel
+        from voice_livemind.tts.piper_backend import PiperTTS
+
+        model = TransformersChatModel(config.models.inference)
+        answer = model if config.models.answer == config.models.inference else TransformersChatModel(config.models.answer)
+        models = (model, answer, PiperTTS(config.tts))
 
     records = []
     bar = tqdm(inputs, unit="file", file=sys.stderr, disable=args.quiet)
     for path, reference in bar:
         bar.set_postfix_str(path.name)
         try:
-            record = bench_file(path, reference, config, backend)
+            record = bench_file(path, reference, config, backend, args.mode, models)
         except SkipFile as err:
             skipped.append({"file": path.name, "reason": str(err)})
             continue
@@ -361,6 +376,7 @@ def run(args) -> int:
         return EXIT_AUDIO
 
     summary = summarise(records, skipped, config)
+    summary["mode"] = args.mode
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "per_file.json").write_text(json.dumps(records, indent=1) + "\n")
     text = table(summary, records)

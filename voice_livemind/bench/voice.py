@@ -100,6 +100,10 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
             "truth": truth, "prediction": prediction, "correct": (prediction == truth) if truth else None}
 
 
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
 def summarise(records: list[dict], modes) -> dict:
     def block(rows):
         v2v = [r["v2v_s"] for r in rows]
@@ -114,6 +118,12 @@ def summarise(records: list[dict], modes) -> dict:
             "n_multiple_choice": len(graded),
             "answer_cap_hits": sum(r["hit_token_cap"] for r in rows),
             "stages_median_s": {key: percentile([r[key] for r in rows], 50) for key, _ in STAGES},
+            # speculative answers (livemind): how often one was started, used, and the lane time wasted
+            "speculations": sum(r.get("speculations", 0) for r in rows),
+            "speculation_hit_rate": _ratio(sum(r.get("speculation_used", False) for r in rows),
+                                           sum(r.get("speculations", 0) for r in rows)),
+            "speculation_wasted_s": round(sum(r.get("speculation_wasted_s", 0.0) for r in rows), 3),
+            "notes_yielded": sum(r.get("notes_yielded", 0) for r in rows),
         }
 
     ok = [r for r in records if "error" not in r]
@@ -138,12 +148,17 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
         ("median_audio_done_s", "median audio done (s)"), ("accuracy", "accuracy (MC)"), ("n_multiple_choice", "MC n")])
     stages = markdown_table([{"mode": m, **v["stages_median_s"]} for m, v in summary["modes"].items()],
                             [("mode", "mode")] + [(k, label) for k, label in STAGES])
+    speculation = "".join(
+        f"- {m}: {v['speculations']} speculative answers, hit rate {v['speculation_hit_rate']:.0%}, "
+        f"{v['speculation_wasted_s']:.1f} s of compute discarded over {v['n']} turns; "
+        f"{v['notes_yielded']} notes yielded to the end of a turn\n"
+        for m, v in summary["modes"].items() if v["speculations"])
     reductions = "".join(
         f"- {name.replace('_vs_', ' vs ')}: answer done {v['median_answer_done_pct']:.1f}% lower, "
         f"first audio {v['median_v2v_pct']:.1f}% lower (medians)\n"
         for name, v in summary["reductions"].items() if v["median_answer_done_pct"] is not None)
     text = (f"{header}\n\nSeconds from the true end of speech.\n\n{table}\nMedian waterfall (s after the end "
-            f"of speech):\n\n{stages}\n{reductions}")
+            f"of speech):\n\n{stages}\n{reductions}{speculation}")
     (out / "table.md").write_text(text)
 
     plt = pyplot()

@@ -6,11 +6,11 @@ every segment that closed since the previous call: the paper's sequential schedu
 call is never cancelled and segments that close meanwhile are handled together in the next call. At the
 end of the input, `answer_messages` gives the output model every segment plus the notes.
 
-With the preemptive schedule a call can be stopped (its stop flag) to make way for the end-of-turn work:
-it is then not a note. Its partial reply is kept and, if the next call covers the same segments, written
-as the start of that call's reply, so the model goes on where it stopped (the tokens so far are prefilled,
-not generated again). If more segments closed meanwhile, the partial reply is dropped and the next call
-covers them all.
+With the preemptive schedule a call can be stopped (its stop flag) to make way for recognition or the
+end-of-turn work: it is then not a note yet. The next call goes on where it stopped: the same prompt, with
+the partial reply written as the start of the reply (prefilled, mostly from the kept key/value cache, not
+generated again). Segments that closed meanwhile wait for the call after it. Only if earlier text was
+revised is the partial reply dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +31,17 @@ class StepResult:
     segments: tuple[str, ...]
     generation: Generation
     yielded: bool = False  # stopped before it ended (preemptive schedule): not a note, nothing was added
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """A stopped call, to be resumed."""
+
+    segments: tuple[str, ...]  # all segments its prompt held
+    new: tuple[str, ...]  # the ones it was writing a note for
+    text: str  # its reply so far, "action ..." included
+    tokens: int  # tokens it generated
+    entries: int  # memory entries when it started
 
 
 @dataclass
@@ -65,8 +76,7 @@ class LiveMindLoop:
         self.memory = InferenceMemory()
         self.segments: list[str] = []
         self.stats = LoopStats()
-        # a stopped call: (its segments, its reply so far, the tokens it generated)
-        self._partial: tuple[tuple[str, ...], str, int] | None = None
+        self._partial: _Partial | None = None
 
     def observe(self, text: str) -> int:
         """Take the text received so far; return how many memory entries a revision invalidated."""
@@ -84,13 +94,14 @@ class LiveMindLoop:
         return self.segments[self.memory.covered():]
 
     def step(self, stop=None) -> StepResult | None:
-        new = self.pending()
+        partial, self._partial = self._partial, None
+        if partial is not None and self._resumable(partial):
+            segments, new, prefix, spent = list(partial.segments), partial.new, partial.text, partial.tokens
+        else:
+            segments, new, prefix, spent = list(self.segments), tuple(self.pending()), "action", 0
         if not new:
             return None
-        messages = prompts.inference_messages(self.config.layout, self.system, self.memory.entries, self.segments)
-        partial, self._partial = self._partial, None
-        resume = partial is not None and partial[0] == tuple(new)
-        prefix, spent = partial[1:] if resume else ("action", 0)
+        messages = prompts.inference_messages(self.config.layout, self.system, self.memory.entries, segments)
         generation = self.model.generate(
             messages,
             max(1, self.config.max_note_tokens - spent),  # the note cap counts the tokens written before
@@ -101,18 +112,24 @@ class LiveMindLoop:
             stop=stop,
             repetition_penalty=self.repetition_penalty,
         )
-        self.stats.resumed += resume and spent > 0
+        self.stats.resumed += spent > 0
         if generation.stop_reason == "stop_flag" and self.config.schedule == "preemptive":
-            self._partial = (tuple(new), generation.text, spent + generation.tokens)
+            self._partial = _Partial(tuple(segments), new, generation.text, spent + generation.tokens,
+                                     len(self.memory.entries))
             self.stats.yields += 1
-            return StepResult(parse_reply(generation.text, self.allowed), tuple(new), generation, yielded=True)
+            return StepResult(parse_reply(generation.text, self.allowed), new, generation, yielded=True)
         action = parse_reply(generation.text, self.allowed)
-        self.memory.add(Entry(tuple(new), action.name, action.content))
+        self.memory.add(Entry(new, action.name, action.content))
         self.stats.calls += 1
         self.stats.parsed += action.parsed
         self.stats.cap_hits += generation.stop_reason == "cap"
         self.stats.loops_stopped += generation.stop_reason == "loop"
-        return StepResult(action, tuple(new), generation)
+        return StepResult(action, new, generation)
+
+    def _resumable(self, partial: _Partial) -> bool:
+        """No revision since it stopped: the memory and the segments it saw are unchanged."""
+        return (len(self.memory.entries) == partial.entries
+                and tuple(self.segments[: len(partial.segments)]) == partial.segments)
 
     def answer_messages(self, text: str) -> list[Message]:
         """The output model's prompt for the complete input `text`."""
