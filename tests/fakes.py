@@ -68,9 +68,14 @@ class ScriptedChatModel:
     def restore(self, snapshot):
         pass
 
+    def prefill(self, messages):
+        self.prefilled = getattr(self, "prefilled", []) + [messages]
+        self.clock.sleep(self.prefill_s / 2)
+
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), banned_first_words=(),
                  stop_at_newline=False,
-                 stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0) -> Generation:
+                 stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0,
+                 stoppable_prefill=False) -> Generation:
         replies = self.answer_replies if (self.answer_replies and prefix != "action") else self.replies
         reply = replies[len(self.calls) % len(replies)]
         self.calls.append(messages)

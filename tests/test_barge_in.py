@@ -158,29 +158,35 @@ def test_measured_stop_latency_and_false_barge_ins(token_s, tts_s):
     assert false == 0
 
 
-def test_conversation_history_reaches_the_next_answer_but_not_the_notes():
+def test_conversation_history_reaches_the_next_turn_where_the_notes_had_it():
     from tests.test_pipeline import SCRIPT as LONG_SCRIPT
 
     config = load_config(overrides=["answer.max_sentences=0", "livemind.schedule=sequential"])
     clock = VirtualClock()
-    notes = ScriptedChatModel(clock, ["action inference. The user asks for a sum."])
-    answers = ScriptedChatModel(clock, ["It is four.", "It is six."])
+    model = ScriptedChatModel(clock, ["action inference. The user asks for a sum."],
+                              answer_replies=["It is four."])  # notes and answers: one model
     backends = Backends(is_speech=energy_vad, asr=ScriptedASR(clock, LONG_SCRIPT, cost_s=0.3),
-                        inference_model=notes, answer_model=answers, tts=FakeTTS(clock))
+                        inference_model=model, answer_model=model, tts=FakeTTS(clock))
     pipeline = Pipeline(config, backends, clock, ListSink(), mode="livemind")
     audio = np.concatenate([silence(0.51), tone(3.0), silence(3.0), tone(3.0), silence(2.0)])
     events = pipeline.run(audio)
     assert [e.turn for e in of(events, ev.TurnDone)] == [1, 2]
     question = "What is two plus two? Please answer quickly. Thanks."
-    second = answers.calls[1]
-    assert second[1:3] == [{"role": "user", "content": question}, {"role": "assistant", "content": "It is four."}]
-    assert second[0]["role"] == "system" and second[-1]["role"] == "user"
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": "It is four."}]
+    answers = [call for call, prefix in zip(model.calls, model.prefixes) if prefix != "action"]
+    notes = [call for call, prefix in zip(model.calls, model.prefixes) if prefix == "action"]
+    second = answers[1]
+    assert second[1:3] == history and second[0]["role"] == "system" and second[-1]["role"] == "user"
     # The notes are per turn: turn 2 has its own, and its answer prompt holds only those.
-    notes_by_turn = {e.turn for e in of(events, ev.Note)}
-    assert notes_by_turn == {1, 2}
+    assert {e.turn for e in of(events, ev.Note)} == {1, 2}
     said = " ".join(m["content"] for m in second[3:])  # after the history: this turn's notes and words
     assert said.count("The user asks for a sum.") == len([e for e in of(events, ev.Note) if e.turn == 2])
-    assert all("It is four." not in m["content"] for call in notes.calls for m in call)
+    # Turn 2's notes see the history in the same place, so its answer prompt continues its last notes
+    # prompt word for word (the key/value cache is reused across the whole prompt).
+    last_note = notes[-1]
+    assert last_note[1:3] == history and second[: len(last_note) - 1] == last_note[:-1]
+    # Every turn started by putting the fixed start of its prompts into the cache: turn 2's has the history.
+    assert model.prefilled[1] == [second[0], *history]
 
 
 def test_a_short_sound_cut_by_the_end_of_the_input_is_ignored():

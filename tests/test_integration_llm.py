@@ -38,6 +38,18 @@ def test_reusing_the_cache_changes_nothing_but_the_work():
     assert plain[1].reused_tokens == 0
 
 
+def test_a_prefilled_system_prompt_is_reused_and_changes_nothing():
+    model, config = make_model(reuse=True)
+    system = {"role": "system", "content": config.livemind.prompts.inference_system}
+    messages = prompts.inference_messages("multi_turn", system["content"], [], SEGMENTS[:1])
+    cold = model.generate(messages, 16, prefix="action", first_word_choices=(" inference", " wait"))
+    model.forget()
+    model.prefill([system])
+    warm = model.generate(messages, 16, prefix="action", first_word_choices=(" inference", " wait"))
+    assert warm.text == cold.text
+    assert cold.reused_tokens == 0 and 50 < warm.reused_tokens < warm.prompt_tokens - len(SEGMENTS[0].split())
+
+
 def test_first_word_constraint_and_newline_stop():
     model, config = make_model(reuse=False)
     messages = prompts.inference_messages("single", config.livemind.prompts.inference_system, [], SEGMENTS)
@@ -57,3 +69,25 @@ def test_an_answer_after_the_notes_conversation_does_not_imitate_the_action_form
                                        inference_system=config.livemind.prompts.inference_system)
     banned = model.generate(messages, 16, banned_first_words=NOT_AN_ANSWER_START + ("The",))
     assert not banned.text.lower().startswith(("action", "the"))  # the ban holds even for the likeliest start
+
+
+class StopAfterChecks:
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
+def test_a_long_prefill_can_be_stopped_between_chunks_and_resumed_from_what_it_did():
+    from voice_livemind.llm.transformers_backend import PREFILL_CHUNK
+
+    model, config = make_model(reuse=True)
+    messages = prompts.inference_messages("multi_turn", config.livemind.prompts.inference_system, [], SEGMENTS)
+    stopped = model.generate(messages, 8, stop=StopAfterChecks(2), stoppable_prefill=True)
+    assert (stopped.stop_reason, stopped.tokens) == ("stop_flag", 0)
+    again = model.generate(messages, 8)
+    assert again.reused_tokens == 2 * PREFILL_CHUNK  # the two chunks run before the stop were kept
+    model.forget()
+    assert model.generate(messages, 8).text == again.text

@@ -199,13 +199,13 @@ def test_single_layout_answer_messages_exact():
 
 def test_multi_turn_layout_answer_messages_exact():
     segments = ["What is the capital of France?", "Hello there.", "Paris?"]
-    # The notes conversation continues unchanged (same system prompt: its cache is reusable); the answer
-    # instruction comes with the final segments.
+    # The notes conversation continues unchanged (same system prompt, which holds the answer rule: its
+    # cache is reusable); only the final segments and the "finished" marker come after it.
     assert answer_messages("multi_turn", "ANS", [NOTE, WAIT], segments, inference_system="SYS") == [
         {"role": "system", "content": "SYS"},
         {"role": "user", "content": "What is the capital of France?"},
         {"role": "assistant", "content": "action inference. The user asks for a capital."},
-        {"role": "user", "content": "Hello there. Paris?\n\n(The user has finished speaking.) ANS"},
+        {"role": "user", "content": "Hello there. Paris? (The user has finished speaking.)"},
     ]
 
 
@@ -216,8 +216,14 @@ def test_answer_messages_without_notes_is_the_transcript_alone():
     ]
     assert answer_messages("multi_turn", "ANS", [WAIT], ["Hello there.", "Hi?"], inference_system="SYS") == [
         {"role": "system", "content": "SYS"},
-        {"role": "user", "content": "Hello there. Hi?\n\n(The user has finished speaking.) ANS"},
+        {"role": "user", "content": "Hello there. Hi? (The user has finished speaking.)"},
     ]
+
+
+def test_multi_turn_system_prompt_holds_the_answer_rule():
+    from voice_livemind.livemind.prompts import multi_turn_system
+
+    assert multi_turn_system("NOTES", "ANS") == 'NOTES\n\nOnce the user\'s message ends with "(The user has finished speaking.)": ANS'
 
 
 def test_baseline_messages_exact():
@@ -236,11 +242,16 @@ def test_option_letters_in_written_and_spoken_option_lists():
     assert option_letters("Which one?\nA. 0\nB. 30\nC. 3\nD. 10") == "ABCD"
     assert option_letters("SHA one has a digest. A 628 bits. B 700 bits C 160 bits D 256 bits") == "ABCD"
     assert option_letters("A: x B: y C: z") == "ABC"
+    assert option_letters("SHA1 has a message digestive options. a 628 bits. B 700 bits C 160 bits.") == "ABC"
+    assert option_letters("Options. a. 628 bits. B. 780 bits. C. 160 bits.") == "ABC"
+    assert option_letters("Options. a 628 bits. the G80 bits C 160 bits. D. 256 bits.") == "ABCD"  # B misheard
 
 
 def test_no_option_letters_in_ordinary_speech():
     assert option_letters("I have a question. A farmer has a field. I think Bob is right.") == ""
     assert option_letters("Is it plan A or plan B?") == ""  # two letters are not an option list
+    assert option_letters("I have a cat, B is my dog and C is a bird.") == ""  # "a cat": the article
+    assert option_letters("A. one. C. two. F. three.") == ""  # too far apart for an option list
 
 
 def test_answer_start_only_for_lettered_options_and_when_enabled():

@@ -1,7 +1,9 @@
-"""Multi-turn conversation: a bounded history of earlier exchanges, shown to the answer model.
+"""Multi-turn conversation: a bounded history of earlier exchanges, shown to the models.
 
-Only the answer model sees the history (as prior user/assistant turns after its system prompt); the
-LiveMind notes belong to one turn and are reset when the next one starts. The history is bounded both in
+The history goes right after the system prompt, as prior user/assistant turns: in the answer prompt, and
+in livemind mode in the notes prompts too (a follow-up question is understood, and the answer prompt still
+continues the notes prompts word for word, so their key/value cache is reused). The LiveMind notes
+themselves belong to one turn and are reset when the next one starts. The history is bounded both in
 exchanges and in characters, the oldest going first, so a long session never makes prompts grow without
 limit.
 """
@@ -46,7 +48,12 @@ class Conversation:
 
     def with_history(self, messages: list[Message]) -> list[Message]:
         """`messages` (system prompt first) with the earlier exchanges inserted after the system prompt."""
-        if not self._turns:
-            return messages
-        head = 1 if messages and messages[0]["role"] == "system" else 0
-        return messages[:head] + self.messages() + messages[head:]
+        return after_system(messages, self.messages())
+
+
+def after_system(messages: list[Message], history: list[Message]) -> list[Message]:
+    """`messages` with `history` inserted after its system prompt (at the start if it has none)."""
+    if not history:
+        return messages
+    head = 1 if messages and messages[0]["role"] == "system" else 0
+    return messages[:head] + list(history) + messages[head:]

@@ -183,6 +183,7 @@ class Pipeline:
         self._deferred: Boundary | None = None
         self._speculation: _Speculation | None = None
         self._held: list | None = None  # answer output is held here while it is speculative
+        self._warm_due = False  # the fixed start of this turn's prompts is not in the models' cache yet
 
     def cancel(self) -> None:
         """Stop now, from any thread: the running model call ends at its next token and `run` returns."""
@@ -229,6 +230,9 @@ class Pipeline:
         self._inbox.extend(self.source.ready(self.clock.now()))
         while self._inbox and not self._cancel.is_set() and self._deferred is None:
             self._feed(self._inbox.popleft())
+        if (self._defer_boundaries and self._deferred is None and self.source.exhausted and not self._inbox
+                and self.endpointer.in_speech and self._candidate is None):
+            self._deferred = self.endpointer.end_of_input()  # the input ran out during a call of the turn
 
     def _feed(self, frame: AudioFrame) -> None:
         candidate = self._candidate
@@ -277,15 +281,16 @@ class Pipeline:
                 return
             self._start_candidate_turn()
         self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason)
-        self._answer()
+        self._answer(boundary.audio_t)
 
     def _start_turn(self, audio_t: float, frames: list[AudioFrame]) -> None:
         self.turn += 1
         self.asr.reset(frames[0].t if frames else audio_t)
         for frame in frames:
             self.asr.append(frame.samples)
-        self.livemind.reset()  # the notes belong to one turn; the conversation history does not
+        self.livemind.reset(self.conversation.messages())  # the notes belong to one turn, the history does not
         self._segments_seen = ()
+        self._warm_due = self.mode != "transcribe"
         self.emit(ev.SpeechStarted, audio_t=audio_t)
 
     def _start_candidate_turn(self) -> None:
@@ -355,6 +360,9 @@ class Pipeline:
             if self.mode == "livemind":
                 self._observe(transcript.stable)
             return True
+        if self._warm_due:
+            self._warm()
+            return True
         if self._speculation is not None:
             return False  # a prepared answer waits for the VAD: a note now would only delay its release
         if self._speculation_due():
@@ -376,9 +384,25 @@ class Pipeline:
             return False
         return self.asr.due() or pause >= self.config.asr.pause_pass_ms / 1000
 
+    def _warm(self) -> None:
+        """While the user speaks, put the fixed start of this turn's prompts (system prompt + conversation)
+        into the models' key/value cache, so the end of the turn prefills only what the user said. Every
+        mode does this: it is not LiveMind, any pipeline can."""
+        self._warm_due = False
+        system = self.config.livemind.prompts
+        if self.mode == "livemind":
+            start = self.livemind.prompt_start()  # the answer prompt of the single layout differs: not warmed
+        else:
+            start = self.conversation.with_history([{"role": "system", "content": system.baseline_system
+                                                     if self.mode == "baseline" else system.answer_system}])
+        models = (self.backends.answer_model, self.backends.inference_model) if self.mode == "livemind" \
+            else (self.backends.answer_model,)
+        for model in {id(m): m for m in models}.values():
+            model.prefill(start)
+
     def _speech_unheard(self) -> bool:
         """Some of the speech heard by the VAD has not been through a recognition pass yet."""
-        return self.asr.heard_until < self.endpointer.last_speech_end - 1e-6
+        return self.asr.heard_until < self.endpointer.speech_end - 1e-6
 
     def _write_note(self) -> None:
         """One LiveMind inference call. Preemptive schedule: it listens between tokens and yields when the
@@ -486,10 +510,10 @@ class Pipeline:
             self.emit(ev.SegmentsClosed, segments=segments)
 
     # -- end of utterance ----------------------------------------------------------------------------
-    def _answer(self) -> None:
+    def _answer(self, speech_end: float) -> None:
         self._answering, self._barged = True, False
         try:
-            self._answer_turn()
+            self._answer_turn(speech_end)
         finally:
             self._answering, self._answer_stop = False, None
         if self._candidate is not None and self._candidate.detected_audio_t is not None:
@@ -503,10 +527,11 @@ class Pipeline:
         if self._candidate is not None and self._candidate.detected_audio_t is not None:
             self._start_candidate_turn()
 
-    def _answer_turn(self) -> None:
+    def _answer_turn(self, speech_end: float) -> None:
         started = self.clock.now()
         spec, self._speculation = self._speculation, None
-        transcript = self.asr.finish(hear_rest=self._speech_unheard())  # else only trailing silence is left
+        # A pass that heard up to the end of speech leaves only trailing silence: no final pass.
+        transcript = self.asr.finish(hear_rest=self.asr.heard_until < speech_end - 1e-6)
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
                   compute_s=self.clock.now() - started)
         if spec is not None:
@@ -528,14 +553,17 @@ class Pipeline:
     def _respond(self, text: str, speculative: bool = False) -> str:
         """Generate and speak the answer to `text` in this pipeline's mode; returns what was said."""
         system = self.config.livemind.prompts
-        if self.mode == "baseline":
-            messages, (prefix, choices) = prompts.baseline_messages(system.baseline_system, text), ("", ())
-        else:
-            messages = (self.livemind.answer_messages(text) if self.mode == "livemind"
-                        else prompts.baseline_messages(system.answer_system, text))  # direct: no notes
-            prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
+        prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
+        if self.mode == "livemind":
+            messages = self.livemind.answer_messages(text)  # the history is in it, where the notes had it
+        else:  # baseline: reasoning first, no forced start; direct: the answer prompt without notes
+            reasoning = self.mode == "baseline"
+            messages = self.conversation.with_history(
+                prompts.baseline_messages(system.baseline_system if reasoning else system.answer_system, text))
+            if reasoning:
+                prefix, choices = "", ()
         # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
-        return self._speak_answer(self.conversation.with_history(messages), prefix, choices, speculative,
+        return self._speak_answer(messages, prefix, choices, speculative,
                                   max_sentences=0 if self.mode == "baseline" else self.config.answer.max_sentences)
 
     def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...], speculative: bool = False,
@@ -571,7 +599,8 @@ class Pipeline:
                                     first_word_choices=choices, on_text=on_text, stop=stop,
                                     banned_first_words=prompts.NOT_AN_ANSWER_START,
                                     stop_when_answered=self.config.answer.stop_when_answered,
-                                    repetition_penalty=self.config.answer.repetition_penalty)
+                                    repetition_penalty=self.config.answer.repetition_penalty,
+                                    stoppable_prefill=speculative)
         interrupted = self._interrupted()
         text = " ".join(said) if enough[0] or interrupted else generation.text.strip()
         self._emit_answer(ev.AnswerDone, text=text, tokens=generation.tokens, prompt_tokens=generation.prompt_tokens,

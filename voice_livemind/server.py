@@ -70,6 +70,10 @@ class _LockedChat:
         with self._lock:
             return self._inner.generate(*args, **kwargs)
 
+    def prefill(self, messages):
+        with self._lock:
+            return self._inner.prefill(messages)
+
 
 class _LockedASR:
     def __init__(self, inner, lock: threading.Lock):

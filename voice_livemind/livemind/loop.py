@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from voice_livemind.config import LiveMindConfig
+from voice_livemind.conversation import after_system
 from voice_livemind.livemind import prompts
 from voice_livemind.livemind.actions import Action, action_set, parse_reply
 from voice_livemind.livemind.memory import Entry, InferenceMemory
@@ -68,11 +69,15 @@ class LiveMindLoop:
         self.allowed = action_set(config.actions)
         self.system = (config.prompts.inference_system if config.actions == "simplified"
                        else config.prompts.inference_system_complete)
+        if config.layout == "multi_turn":  # the notes and the answer share one system prompt
+            self.system = prompts.multi_turn_system(self.system, config.prompts.answer_system)
         self.repetition_penalty = repetition_penalty
         self.reset()
 
-    def reset(self) -> None:
-        """A new turn: the inference memory belongs to one utterance."""
+    def reset(self, history: list[Message] = ()) -> None:
+        """A new turn: the inference memory belongs to one utterance. `history`: the conversation's earlier
+        exchanges, placed after the system prompt of every prompt of the turn."""
+        self.history = list(history)
         self.memory = InferenceMemory()
         self.segments: list[str] = []
         self.stats = LoopStats()
@@ -101,7 +106,8 @@ class LiveMindLoop:
             segments, new, prefix, spent = list(self.segments), tuple(self.pending()), "action", 0
         if not new:
             return None
-        messages = prompts.inference_messages(self.config.layout, self.system, self.memory.entries, segments)
+        messages = after_system(prompts.inference_messages(self.config.layout, self.system, self.memory.entries,
+                                                           segments), self.history)
         generation = self.model.generate(
             messages,
             max(1, self.config.max_note_tokens - spent),  # the note cap counts the tokens written before
@@ -111,6 +117,7 @@ class LiveMindLoop:
             stop_at_newline=True,
             stop=stop,
             repetition_penalty=self.repetition_penalty,
+            stoppable_prefill=self.config.schedule == "preemptive",
         )
         self.stats.resumed += spent > 0
         if generation.stop_reason == "stop_flag" and self.config.schedule == "preemptive":
@@ -135,5 +142,10 @@ class LiveMindLoop:
         """The output model's prompt for the complete input `text`."""
         segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True)
         self._align(segments)  # a last-moment revision invalidates notes like any other
-        return prompts.answer_messages(self.config.layout, self.config.prompts.answer_system, self.memory.entries,
-                                       segments, inference_system=self.system)
+        messages = prompts.answer_messages(self.config.layout, self.config.prompts.answer_system,
+                                           self.memory.entries, segments, inference_system=self.system)
+        return after_system(messages, self.history)
+
+    def prompt_start(self) -> list[Message]:
+        """What every notes prompt of this turn starts with (multi-turn layout: the answer prompt too)."""
+        return after_system([{"role": "system", "content": self.system}], self.history)

@@ -14,14 +14,16 @@ from voice_livemind.livemind.memory import Entry
 from voice_livemind.llm.base import Message
 
 LAYOUTS = ("single", "multi_turn")
+FINISHED = "(The user has finished speaking.)"  # ends the last user turn of a multi-turn answer prompt
 
 # In the multi-turn layout every earlier assistant turn starts "action ...": a small model answering at the
 # end of that conversation imitates it ("action inference. I'm glad to hear that."). Answers may not start
 # so (applied to every mode alike).
 NOT_AN_ANSWER_START = ("action", " action", "Action")
 
-# An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits".
-_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J])(?=[.:)]|\s)")
+# An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits". Whisper
+# often writes the first one as the article: "a 628 bits", "a. 628 bits" (a digit or punctuation after it).
+_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J]|a(?=[.:)]|\s+\d))(?=[.:)]|\s)")
 
 
 def _numbered(notes: list[str]) -> str:
@@ -60,13 +62,19 @@ def inference_messages(layout: str, system: str, entries: list[Entry], segments:
     return [{"role": "system", "content": system}, *turns, {"role": "user", "content": " ".join(new)}]
 
 
+def multi_turn_system(inference_system: str, answer_system: str) -> str:
+    """The multi-turn layout's one system prompt, for the notes and the answer alike: the answer rule is
+    in it, so the answer prompt adds only the user's last words and FINISHED after the cached notes."""
+    return f"{inference_system}\n\nOnce the user's message ends with \"{FINISHED}\": {answer_system}"
+
+
 def answer_messages(layout: str, system: str, entries: list[Entry], segments: list[str],
                     inference_system: str = "") -> list[Message]:
     """The output model's prompt once the input has ended: every segment (the last one included) + notes.
 
-    In the multi-turn layout the answer prompt continues the notes conversation word for word (the
-    inference system prompt, then the turns) and the answer instruction comes last, with the final
-    segments; so a model that wrote the notes already holds the key/value cache of all but the last turn.
+    In the multi-turn layout the answer prompt continues the notes conversation word for word (its system
+    prompt, `multi_turn_system`, holds the answer rule too, then the turns); only the final segments and
+    FINISHED come last, so a model that wrote the notes already holds the key/value cache of the rest.
     """
     if layout == "single":
         transcript, notes = " ".join(segments), _notes(entries)
@@ -75,8 +83,7 @@ def answer_messages(layout: str, system: str, entries: list[Entry], segments: li
     turns, carried = _history_turns(entries)
     covered = sum(len(e.segments) for e in entries)
     final = " ".join(carried + segments[covered:])
-    return [{"role": "system", "content": inference_system}, *turns,
-            {"role": "user", "content": f"{final}\n\n(The user has finished speaking.) {system}"}]
+    return [{"role": "system", "content": inference_system}, *turns, {"role": "user", "content": f"{final} {FINISHED}"}]
 
 
 def baseline_messages(system: str, transcript: str) -> list[Message]:
@@ -84,12 +91,15 @@ def baseline_messages(system: str, transcript: str) -> list[Message]:
 
 
 def option_letters(text: str) -> str:
-    """The letters of a lettered option list in `text` ("ABCD..."), found in order from A; "" if none."""
-    found = ""
+    """The letters of a lettered option list in `text` ("ABCD..."): at least three found in order from A,
+    where one misheard letter may be missing between two found ("A ... the G80 bits C ..."); "" if none."""
+    letters = "ABCDEFGHIJ"
+    last, found = -1, 0
     for letter in _OPTION_LETTER.findall(text):
-        if letter == "ABCDEFGHIJ"[len(found) : len(found) + 1]:
-            found += letter
-    return found if len(found) >= 3 else ""
+        index = letters.index(letter.upper())
+        if last < index <= last + 2:
+            last, found = index, found + 1
+    return letters[: last + 1] if found >= 3 else ""
 
 
 def answer_start(text: str, choice_prefix: str) -> tuple[str, tuple[str, ...]]:

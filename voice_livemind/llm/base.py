@@ -37,6 +37,11 @@ class ChatModel(Protocol):
     def restore(self, snapshot) -> None:
         """Go back to a state taken with `snapshot`."""
 
+    def prefill(self, messages: list[Message]) -> None:
+        """Compute and keep the key/value cache of `messages`, the fixed start of prompts to come (a system
+        prompt, the conversation so far), so those prompts prefill only what follows it. A no-op for a
+        backend that keeps no cache."""
+
     def generate(
         self,
         messages: list[Message],
@@ -50,6 +55,7 @@ class ChatModel(Protocol):
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
+        stoppable_prefill: bool = False,
     ) -> Generation:
         """Greedy reply to `messages`.
 
@@ -61,6 +67,8 @@ class ChatModel(Protocol):
         `stop_at_newline` ends the reply at its first line break (notes are one line);
         `stop_when_answered` ends it once it states "answer is (X)" (see llm.stopping).
         Every backend also stops repetition loops (llm.stopping.repeating_tail).
-        `on_text` receives the reply as it streams (prefix excluded). `stop` ends generation early.
+        `on_text` receives the reply as it streams (prefix excluded). `stop` ends generation early: it is
+        checked once per token (an object with `is_set()`). `stoppable_prefill`: check it during a long
+        prefill too, at some cost (a call likely to be stopped: a note, a speculative answer).
         """
         ...

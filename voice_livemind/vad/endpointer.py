@@ -113,9 +113,10 @@ class Endpointer:
         return (self._run + self._overhang_frames) * self._frame_s
 
     @property
-    def last_speech_end(self) -> float:
-        """Input time at the end of the last frame the VAD called speech (its overhang not removed)."""
-        return self._last_speech_end
+    def speech_end(self) -> float:
+        """Inside a turn: where its speech ended so far, the classifier's overhang removed (the frames it
+        still calls speech after speech stops are silence)."""
+        return self._speech_end()
 
     @property
     def hangover_left_s(self) -> float:
