@@ -245,6 +245,11 @@ def test_option_letters_in_written_and_spoken_option_lists():
     assert option_letters("SHA1 has a message digestive options. a 628 bits. B 700 bits C 160 bits.") == "ABC"
     assert option_letters("Options. a. 628 bits. B. 780 bits. C. 160 bits.") == "ABC"
     assert option_letters("Options. a 628 bits. the G80 bits C 160 bits. D. 256 bits.") == "ABCD"  # B misheard
+    # after "options", letters as Whisper writes them when they are read aloud
+    assert option_letters("Which cavity? options a ventral b dorsal C. buckle d thoracic D Pericardio. "
+                          "F abdominal G spinal H pelvic I pleural J cranial") == "ABCDEFGHIJ"
+    assert option_letters("Find it. Options A 0 B 30 C3 D10 D12. F50 G2 H100 I 20 J 5.") == "ABCDEFGHIJ"
+    assert option_letters("assume so. Options 8-10.-V-A-C-4-D D12.-F3 G16,-H5.-I-24. J-6.") == "ABCDEFGHIJ"
 
 
 def test_no_option_letters_in_ordinary_speech():
@@ -252,6 +257,7 @@ def test_no_option_letters_in_ordinary_speech():
     assert option_letters("Is it plan A or plan B?") == ""  # two letters are not an option list
     assert option_letters("I have a cat, B is my dog and C is a bird.") == ""  # "a cat": the article
     assert option_letters("A. one. C. two. F. three.") == ""  # too far apart for an option list
+    assert option_letters("What are my options for a trip to Japan? I have a week.") == ""
 
 
 def test_answer_start_only_for_lettered_options_and_when_enabled():

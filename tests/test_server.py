@@ -224,6 +224,33 @@ def test_a_client_that_does_not_read_is_closed_with_1008_and_its_slot_freed(monk
     assert after.answers == [ANSWER] and after.close_code == 1000
 
 
+def test_a_client_that_ends_then_does_not_read_the_rest_is_closed_with_1008(monkeypatch):
+    monkeypatch.setattr("voice_livemind.server.DRAIN_TIMEOUT_S", 0.5)
+    long_answer = " ".join(["Two and two is four."] * 20)  # more audio than the socket buffers take
+
+    async def body(server, url):
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosedError
+
+        async with connect(url, proxy=None, compression=None, max_queue=1, max_size=2**24) as slow:
+            for chunk in np.array_split(QUESTION, 28):
+                await slow.send(pcm(chunk))
+            await slow.send(json.dumps({"type": "end"}))
+            await until(lambda: server.finished)
+            after = await stream(url, QUESTION, speed=SPEED)  # max_sessions=1: the slot was freed
+            try:
+                async for _ in slow:
+                    pass
+            except ConnectionClosedError:
+                pass
+            return list(server.finished), slow.close_code, after
+
+    finished, code, after = run_with_server(body, max_sessions=1, overrides=["answer.max_sentences=0"],
+                                            replies=[long_answer, ANSWER], tts_seconds_per_char=1.0)
+    assert finished[0].end == "too slow" and code == 1008
+    assert after.answers == [ANSWER] and after.close_code == 1000
+
+
 def test_speech_while_the_answer_streams_back_barges_in_and_is_answered_next():
     # A long answer, generated slowly enough that the client can interrupt it while it streams back.
     long_answer = " ".join(["Two plus two is four."] * 8)

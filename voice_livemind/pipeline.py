@@ -168,7 +168,6 @@ class Pipeline:
         self.turn = 0
         self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
         self._segments_seen: tuple[str, ...] = ()
-        self._last_pass_s = 0.0  # compute time of the latest recognition pass
         self.source: FrameSource | None = None
         self._inbox: deque[AudioFrame] = deque()  # frames taken from the source, not yet fed
         self._start_frames = max(1, math.ceil(config.vad.speech_start_ms / config.vad.frame_ms))
@@ -347,15 +346,16 @@ class Pipeline:
         return self._barged or self._cancel.is_set() or discarded
 
     def _do_one_piece_of_work(self) -> bool:
-        """While the user speaks: a recognition pass when due, else one LiveMind inference call."""
+        """While the user speaks, one piece of model work, in this order of priority: a recognition pass when
+        due; the prompts' fixed start into the cache once per turn; a speculative answer in a pause that may
+        end the turn; one LiveMind inference call."""
         if not self.endpointer.in_speech or self._candidate is not None:
             return False
         if self._asr_due():
             started = self.clock.now()
             transcript = self.asr.step()
-            self._last_pass_s = self.clock.now() - started
             self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
-                      compute_s=self._last_pass_s)
+                      compute_s=self.clock.now() - started)
             self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
             if self.mode == "livemind":
                 self._observe(transcript.stable)

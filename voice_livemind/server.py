@@ -58,6 +58,7 @@ PAGE = Path(__file__).resolve().parent / "web" / "index.html"
 CLOSE_DONE, CLOSE_SHUTDOWN, CLOSE_BAD_DATA, CLOSE_TOO_SLOW, CLOSE_INTERNAL, CLOSE_BUSY = 1000, 1001, 1003, 1008, 1011, 1013
 ENCODINGS = {"pcm_s16le": np.dtype("<i2"), "pcm_f32le": np.dtype("<f4")}
 MAX_OUTBOX_BYTES = 16 * 2**20  # waiting for a client that does not read: beyond, the session is closed
+DRAIN_TIMEOUT_S = 10.0  # after the last turn, the client has this long to read what is left (else 1008)
 
 
 # -- shared models, one call at a time ---------------------------------------------------------------
@@ -306,7 +307,12 @@ class Session:
             if self.summary.end == "too slow":  # `_post` has started the close (1008); the sender, stuck on a
                 return                          # client that does not read, is cancelled with what it holds
             self._outbox.put_nowait(None)
-            await asyncio.wait_for(sender, timeout=10)
+            await asyncio.wait({sender}, timeout=DRAIN_TIMEOUT_S)  # (not wait_for: it would cancel the sender)
+            if not sender.done():  # the client stopped reading what is left: too slow, as above
+                self.summary.end = "too slow"
+                self._closing = asyncio.ensure_future(self.ws.close(CLOSE_TOO_SLOW, "client too slow to read"))
+                await asyncio.wait({self._closing}, timeout=1.0)  # its close frame goes out before we return
+                return
             code = {"done": CLOSE_DONE, "bad data": CLOSE_BAD_DATA, "error": CLOSE_INTERNAL,
                     "shutdown": CLOSE_SHUTDOWN}.get(self.summary.end, CLOSE_DONE)
             await self.ws.close(code, self.summary.end)

@@ -151,7 +151,7 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     speculation = "".join(
         f"- {m}: {v['speculations']} speculative answers, hit rate {v['speculation_hit_rate']:.0%}, "
         f"{v['speculation_wasted_s']:.1f} s of compute discarded over {v['n']} turns; "
-        f"{v['notes_yielded']} notes yielded to the end of a turn\n"
+        f"{v['notes_yielded']} note calls yielded (to recognition or to the end of a turn)\n"
         for m, v in summary["modes"].items() if v["speculations"])
     reductions = "".join(
         f"- {name.replace('_vs_', ' vs ')}: answer done {v['median_answer_done_pct']:.1f}% lower, "

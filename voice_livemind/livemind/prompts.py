@@ -24,6 +24,9 @@ NOT_AN_ANSWER_START = ("action", " action", "Action")
 # An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits". Whisper
 # often writes the first one as the article: "a 628 bits", "a. 628 bits" (a digit or punctuation after it).
 _OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J]|a(?=[.:)]|\s+\d))(?=[.:)]|\s)")
+# After the word "options" Whisper writes the spoken letters any way: "b dorsal", "C3", "-A-C-4", "g 0.25".
+_OPTIONS_WORD = re.compile(r"\boptions?\b", re.IGNORECASE)
+_LOOSE_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-Ja-j])(?![A-Za-z'])")
 
 
 def _numbered(notes: list[str]) -> str:
@@ -92,10 +95,22 @@ def baseline_messages(system: str, transcript: str) -> list[Message]:
 
 def option_letters(text: str) -> str:
     """The letters of a lettered option list in `text` ("ABCD..."): at least three found in order from A,
-    where one misheard letter may be missing between two found ("A ... the G80 bits C ..."); "" if none."""
+    where one misheard letter may be missing between two found ("A ... the G80 bits C ..."); "" if none.
+    After the word "options" any standalone letter counts, in either case."""
+    keyword = None
+    for keyword in _OPTIONS_WORD.finditer(text):
+        pass  # the last "options": the list follows it
+    if keyword is not None:
+        found = _in_order(_LOOSE_OPTION_LETTER.findall(text[keyword.end():]))
+        if found:
+            return found
+    return _in_order(_OPTION_LETTER.findall(text))
+
+
+def _in_order(candidates: list[str]) -> str:
     letters = "ABCDEFGHIJ"
     last, found = -1, 0
-    for letter in _OPTION_LETTER.findall(text):
+    for letter in candidates:
         index = letters.index(letter.upper())
         if last < index <= last + 2:
             last, found = index, found + 1
