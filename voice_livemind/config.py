@@ -93,7 +93,7 @@ class LiveMindConfig:
     schedule: Literal["sequential", "preemptive"] = "preemptive"
     # preemptive: a note also yields to recognition once this much audio waits for a pass, so recognition
     # keeps up however long the notes are (0: notes yield only to the end of the turn)
-    asr_backlog_s: float = 1.4
+    asr_backlog_s: float = 0.7
     max_note_tokens: int = 48
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 

@@ -16,10 +16,11 @@ stopped, a BargeIn event is emitted and the new turn starts with the buffered au
 so the user's first words are not lost. Shorter sounds are ignored (BargeInIgnored). Playback is tracked
 on the clock: answer audio written at time t plays until t + its duration, after what was queued.
 
-The end of a turn (issue: the silence the user sits through). Model calls take a stop flag that the
-model checks once per token; the pipeline's flag first takes in the audio that arrived (`_StopWatch`), so
-the lane keeps listening while a model runs. With the preemptive schedule a note yields to the end-of-turn
-work; an end of turn detected meanwhile waits (`_deferred`) until the call has wound down. In a pause that
+The end of a turn, the silence the user sits through, is kept short. Model calls take a stop flag that
+the model checks once per token; the pipeline's flag first takes in the audio that arrived (`_StopWatch`),
+so the lane keeps listening while a model runs. With the preemptive schedule a note yields to recognition
+and to the end-of-turn work; an end of turn detected meanwhile waits (`_deferred`) until the call has wound
+down. When speech starts, the fixed start of the turn's prompts goes into the models' cache. In a pause that
 may end the turn, once a recognition pass has heard all the speech, livemind starts the answer
 speculatively (`answer.speculative`): its text and audio are held; the VAD's confirmation releases them
 (mid-generation or after), resumed speech discards them. When the last pass heard all the speech, the
