@@ -96,6 +96,17 @@ class ScriptedChatModel:
         return Generation(text, len(kept), 10, stop_reason=reason)
 
 
+class StopAfter:
+    """A stop flag that trips after `n` checks (a model checks once per token, or per prefill chunk)."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def is_set(self):
+        self.n -= 1
+        return self.n < 0
+
+
 class FakeTTS:
     sample_rate = 22050
 

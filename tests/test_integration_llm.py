@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.fakes import StopAfter
+
 from voice_livemind.config import load_config
 from voice_livemind.livemind import prompts
 from voice_livemind.livemind.memory import Entry
@@ -71,21 +73,12 @@ def test_an_answer_after_the_notes_conversation_does_not_imitate_the_action_form
     assert not banned.text.lower().startswith(("action", "the"))  # the ban holds even for the likeliest start
 
 
-class StopAfterChecks:
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
-
-
 def test_a_long_prefill_can_be_stopped_between_chunks_and_resumed_from_what_it_did():
     from voice_livemind.llm.transformers_backend import PREFILL_CHUNK
 
     model, config = make_model(reuse=True)
     messages = prompts.inference_messages("multi_turn", config.livemind.prompts.inference_system, [], SEGMENTS)
-    stopped = model.generate(messages, 8, stop=StopAfterChecks(2), stoppable_prefill=True)
+    stopped = model.generate(messages, 8, stop=StopAfter(2), stoppable_prefill=True)
     assert (stopped.stop_reason, stopped.tokens) == ("stop_flag", 0)
     again = model.generate(messages, 8)
     assert again.reused_tokens == 2 * PREFILL_CHUNK  # the two chunks run before the stop were kept

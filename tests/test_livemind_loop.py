@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.fakes import ScriptedChatModel
+from tests.fakes import ScriptedChatModel, StopAfter
 from voice_livemind.clock import VirtualClock
 from voice_livemind.config import load_config
 from voice_livemind.livemind.loop import LiveMindLoop
@@ -117,17 +117,6 @@ def test_unknown_schedule_is_refused():
     config.schedule = "eager"
     with pytest.raises(ValueError, match="schedule"):
         LiveMindLoop(ScriptedChatModel(VirtualClock(), ["x"]), config)
-
-
-class StopAfter:
-    """A stop flag that trips after `n` checks (the model checks once per token)."""
-
-    def __init__(self, n):
-        self.n = n
-
-    def is_set(self):
-        self.n -= 1
-        return self.n < 0
 
 
 def test_a_stopped_call_resumes_with_its_own_prompt_and_later_segments_wait():
