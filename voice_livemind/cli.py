@@ -111,7 +111,8 @@ def _summary(result) -> str:
         f"answer:  {result.answer}",
         f"latency ({lat['mode']}, from the end of speech per {lat['speech_end_source']}): "
         f"end detected {fmt(lat['eou_detected_s'])}, first token {fmt(lat['first_token_s'])}, "
-        f"first audio {fmt(lat['first_audio_s'])}, answer done {fmt(lat['answer_done_s'])}",
+        f"first audio {fmt(lat['first_audio_s'])}, answer done {fmt(lat['answer_done_s'])}"
+        + (" (answer started speculatively in the final pause)" if lat.get("speculation_used") else ""),
         f"outputs: {result.out_dir}/ (answer.wav, answer.txt, transcript.txt, notes.txt, events.jsonl, latency.json, config.yaml)",
     ])
 
