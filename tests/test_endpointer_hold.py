@@ -54,13 +54,14 @@ def test_webrtc_overhang_per_mode_and_frame():
     assert WebRtcClassifier(0, 20).overhang_ms == 140
 
 
-def test_pause_length_and_hangover_left():
+def test_pause_length_and_estimated_speech_end():
     endpointer = Endpointer(VADConfig(hangover_ms=600), Scripted([S] * 5 + [N] * 4 + [S], overhang_ms=90))
     feed(endpointer, 5)
-    assert endpointer.pause_s == 0.0 and endpointer.hangover_left_s == pytest.approx(17 * 0.03)
+    assert endpointer.pause_s == 0.0
     feed(endpointer, 4)
     assert endpointer.pause_s == pytest.approx((4 + 3) * 0.03)
-    assert endpointer.hangover_left_s == pytest.approx(13 * 0.03)
+    # the last 3 speech frames are the classifier's overhang: speech ended 2 frames in
+    assert endpointer.speech_end == pytest.approx(2 * 0.03)
     feed(endpointer, 1)
     assert endpointer.pause_s == 0.0
 

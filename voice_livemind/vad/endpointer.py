@@ -118,13 +118,6 @@ class Endpointer:
         still calls speech after speech stops are silence)."""
         return self._speech_end()
 
-    @property
-    def hangover_left_s(self) -> float:
-        """Inside a turn: how much more non-speech would end it, the transcript hold not counted (the next
-        pass may lift it)."""
-        frames = self._end_frames - self._run
-        return max(0, frames) * self._frame_s
-
     def observe_transcript(self, text: str) -> None:
         """The latest transcript of the turn (committed + unstable): hold the turn while it sounds
         unfinished, if `transcript_hold_ms` is set."""
