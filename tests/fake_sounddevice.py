@@ -49,11 +49,31 @@ class FakeSoundDevice:
         return stream
 
 
-class FakeInputStream:
-    def __init__(self, fake: FakeSoundDevice, callback, samplerate, blocksize, **kwargs):
-        self.fake, self.callback, self.rate, self.blocksize = fake, callback, samplerate, blocksize
+class _FakeStream:
+    """A stream whose callback runs in its own thread (`_run`), as PortAudio's does."""
+
+    def __init__(self):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        raise NotImplementedError
+
+    def start(self):
+        self._thread.start()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+
+    def close(self):
+        pass
+
+
+class FakeInputStream(_FakeStream):
+    def __init__(self, fake: FakeSoundDevice, callback, samplerate, blocksize, **kwargs):
+        self.fake, self.callback, self.rate, self.blocksize = fake, callback, samplerate, blocksize
+        super().__init__()
 
     def _run(self):
         audio = self.fake.audio
@@ -64,40 +84,19 @@ class FakeInputStream:
             self.callback(block.reshape(-1, 1).copy(), block.shape[0], None, None)
         self.fake.input_done.set()
 
-    def start(self):
-        self._thread.start()
 
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
-    def close(self):
-        pass
-
-
-class FakeOutputStream:
+class FakeOutputStream(_FakeStream):
     def __init__(self, callback, samplerate, blocksize=0, **kwargs):
         self.callback, self.rate = callback, samplerate
         self.block = blocksize or samplerate // 50
         self.played: list[np.ndarray] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
     def _run(self):
         while not self._stop.wait(self.block / self.rate / 4):  # 4x faster than real time
             out = np.zeros((self.block, 1), np.float32)
             self.callback(out, self.block, None, None)
             self.played.append(out[:, 0].copy())
-
-    def start(self):
-        self._thread.start()
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join()
-
-    def close(self):
-        pass
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self.played) if self.played else np.zeros(0, np.float32)
