@@ -517,16 +517,21 @@ class Pipeline:
             self._answer_turn(speech_end)
         finally:
             self._answering, self._answer_stop = False, None
-        if self._candidate is not None and self._candidate.detected_audio_t is not None:
-            self._start_candidate_turn()  # the barge-in that interrupted this answer is the next turn
+        self._start_barge_in_turn()
 
-    def _end_answer(self, text: str, said: str) -> None:
-        """The turn's answer is over (a confirmed speculation's, or `_answer_turn`'s)."""
+    def _start_barge_in_turn(self) -> None:
+        if self._candidate is not None and self._candidate.detected_audio_t is not None:
+            self._start_candidate_turn()  # the barge-in that interrupted the answer is the next turn
+
+    def _turn_done(self, text: str, said: str) -> None:
         self.conversation.add(text, said)
         self.emit(ev.TurnDone)
+
+    def _end_answer(self, text: str, said: str) -> None:
+        """A confirmed speculation's answer is over (`_answer` ends the others)."""
+        self._turn_done(text, said)
         self._answering, self._answer_stop = False, None
-        if self._candidate is not None and self._candidate.detected_audio_t is not None:
-            self._start_candidate_turn()
+        self._start_barge_in_turn()
 
     def _answer_turn(self, speech_end: float) -> None:
         started = self.clock.now()
@@ -539,17 +544,14 @@ class Pipeline:
             if transcript.stable == spec.text:
                 self.emit(ev.SpeculationUsed, compute_s=round(spec.compute_s, 4), complete=True)
                 self._release(spec)
-                self.conversation.add(spec.text, spec.said)
-                self.emit(ev.TurnDone)
+                self._turn_done(spec.text, spec.said)
                 return
             self._speculation = spec
             self._drop_speculation("transcript")
         if not transcript.stable.strip() or self.mode == "transcribe":
             self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
             return
-        said = self._respond(transcript.stable)
-        self.conversation.add(transcript.stable, said)
-        self.emit(ev.TurnDone)
+        self._turn_done(transcript.stable, self._respond(transcript.stable))
 
     def _respond(self, text: str, speculative: bool = False) -> str:
         """Generate and speak the answer to `text` in this pipeline's mode; returns what was said."""
@@ -570,7 +572,7 @@ class Pipeline:
     def _speak_answer(self, messages, prefix: str, choices: tuple[str, ...], speculative: bool = False,
                       max_sentences: int = 0) -> str:
         """Stream the answer into TTS sentence by sentence; at most `max_sentences` are said (0: no limit).
-        Returns the answer as said (cut where a barge-in stopped it)."""
+        Returns the answer as said (cut where a barge-in or the sentence limit stopped it)."""
         model = self.backends.answer_model
         chunker = SentenceChunker(self.config.tts.first_chunk_words)
         self._emit_answer(ev.AnswerStarted, mode=self.mode, speculative=speculative)
@@ -610,7 +612,7 @@ class Pipeline:
             for piece in chunker.flush():
                 if self._say(piece):
                     said.append(piece)
-        return " ".join(said) if interrupted or enough[0] else text
+        return text
 
     def _say(self, sentence: str) -> bool:
         """Synthesise one piece and hand it to the sink; False when nothing was played (interrupted)."""

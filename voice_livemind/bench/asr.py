@@ -350,12 +350,10 @@ def run(args) -> int:
     backend.transcribe(_warmup_audio(), "")  # the first call pays one-off set-up costs: not a file's compute
     models = None
     if args.mode == "livemind":
-        from voice_livemind.llm.transformers_backend import TransformersChatModel
+        from voice_livemind.bench.text import load_models
         from voice_livemind.tts.piper_backend import PiperTTS
 
-        model = TransformersChatModel(config.models.inference)
-        answer = model if config.models.answer == config.models.inference else TransformersChatModel(config.models.answer)
-        models = (model, answer, PiperTTS(config.tts))
+        models = (*load_models(config, ["collaboration"]), PiperTTS(config.tts))  # notes, answers, speech
 
     records = []
     bar = tqdm(inputs, unit="file", file=sys.stderr, disable=args.quiet)
