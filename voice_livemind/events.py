@@ -30,7 +30,7 @@ class Event:
             if isinstance(value, np.ndarray):
                 out[f.name + "_samples"] = int(value.shape[0])
             elif isinstance(value, tuple):
-                out[f.name] = list(value)
+                out[f.name] = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
             else:
                 out[f.name] = value
         return out
@@ -45,6 +45,7 @@ class SpeechStarted(Event):
 class SpeechEnded(Event):
     audio_t: float  # end of the last speech frame in the input audio (the VAD's estimate of the true end)
     reason: str = "vad"  # "vad": hangover elapsed; "end_of_input": the audio ran out during speech
+    detected_audio_t: float = 0.0  # how far into the input the VAD had heard when it decided the end
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ class TranscriptUpdate(Event):
     unstable: str  # the latest hypothesis beyond the committed text: may still change
     final: bool = False  # True once the utterance ended and everything is committed
     compute_s: float = 0.0  # how long the recognition pass took
+    heard_until: float = 0.0  # input time up to which this pass heard the audio
+    words: tuple = ()  # the committed words (asr.words.Word, absolute input times)
 
 
 @dataclass(frozen=True)
