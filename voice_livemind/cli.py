@@ -9,6 +9,7 @@ import os
 import sys
 
 from voice_livemind.bench import BENCHMARKS
+from voice_livemind.cli_options import add_config_options, config_from_args
 
 # Exit codes say what failed.
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_AUDIO, EXIT_MODEL, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
@@ -21,9 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="answer the question spoken in an audio file")
     replay.add_argument("audio", help="wav/flac/mp3/ogg, any rate and channel count; NAME.json beside it is read if present")
     replay.add_argument("--out", required=True, help="output folder (created)")
-    replay.add_argument("--config", help="YAML file layered over configs/default.yaml")
-    replay.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set vad.hangover_ms=500 (repeatable)")
+    add_config_options(replay)
     replay.add_argument("--mode", choices=["livemind", "baseline", "direct"],
                         help="livemind (default from the config), baseline (no LiveMind, reasoning after the end) "
                              "or direct (no LiveMind, no reasoning)")
@@ -53,19 +52,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_config_arguments(parser) -> None:
-    parser.add_argument("--config", help="YAML file layered over configs/default.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set barge_in.min_speech_ms=400 (repeatable)")
+    add_config_options(parser, example="barge_in.min_speech_ms=400")
     parser.add_argument("--mode", choices=["livemind", "baseline", "direct"], help="default: from the config")
 
 
 def _run_listen(args) -> int:
     from voice_livemind.audio import devices
-    from voice_livemind.config import load_config
     from voice_livemind.listen import listen
     from voice_livemind.pipeline import load_backends
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     sd = devices.import_sounddevice()  # before loading models: no sound card is a quick, clear error
     devices.pick_device(sd, args.input_device, "input")
     devices.pick_device(sd, args.output_device, "output")
@@ -78,11 +74,10 @@ def _run_listen(args) -> int:
 def _run_serve(args) -> int:
     import asyncio
 
-    from voice_livemind.config import load_config
     from voice_livemind.pipeline import load_backends
     from voice_livemind.server import VoiceServer, run_until_signalled
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     mode = args.mode or config.mode
     print(f"loading models ({mode} mode) ...", file=sys.stderr)
     server = VoiceServer(config, load_backends(config, mode), mode=mode, host=args.host, port=args.port,
@@ -118,13 +113,12 @@ def _summary(result) -> str:
 
 
 def _run_replay(args) -> int:
-    from voice_livemind.config import load_config
     from voice_livemind.pipeline import load_backends
     from voice_livemind.replay import replay
 
     from voice_livemind.audio.source import load_audio, read_sidecar
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     mode = args.mode or config.mode
     samples = load_audio(args.audio, config.audio.sample_rate)  # bad audio fails before the slow model load
     if config.audio.sidecar:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from voice_livemind.audio.source import AudioError, read_sidecar  # light: no model imports
 from voice_livemind.bench import asr_metrics as m
+from voice_livemind.cli_options import add_config_options, config_from_args
 
 FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
@@ -35,9 +36,7 @@ def add_arguments(parser) -> None:
                         help="audio files with NAME.json ({'text', 'speech_start', 'speech_end', 'pauses'}) or "
                              "NAME.txt transcripts (default: the repo's audio_fixtures/)")
     parser.add_argument("--out", default="runs/asr", help="output folder (default: runs/asr)")
-    parser.add_argument("--config", help="YAML file layered over configs/default.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config value, e.g. --set vad.hangover_ms=500 (repeatable)")
+    add_config_options(parser)
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
                         help="only files whose name contains TEXT (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -339,9 +338,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
-    from voice_livemind.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     inputs, skipped = find_inputs(Path(args.folder), args.only)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

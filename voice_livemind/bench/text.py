@@ -24,6 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 
 MODES = ("baseline", "livemind", "collaboration", "small_baseline")
@@ -184,8 +185,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=None, help="input rate (default 150 wpm, or 240 cpm)")
     parser.add_argument("--unit", choices=["wpm", "cpm"], default="wpm", help="words (speech) or characters (typing) per minute")
     parser.add_argument("--stream-options", action="store_true", help="stream the options as text too")
-    parser.add_argument("--config", help="YAML layered over configs/default.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_config_options(parser)
 
 
 def spread(questions: list[Question], limit: int | None) -> list[Question]:
@@ -338,9 +338,8 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
 def run(args) -> int:
     from tqdm import tqdm
 
-    from voice_livemind.config import load_config
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     try:
         questions = spread(load_questions(args.data), args.limit)
     except ValueError as err:

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+from voice_livemind.cli_options import add_config_options, config_from_args
 
 MODES = ("baseline", "direct", "livemind", "collaboration")
 FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
@@ -38,8 +39,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--out", default="runs/voice", help="output folder (default runs/voice)")
     parser.add_argument("--pacing", choices=["fast", "realtime"], help="default: the config's audio.pacing")
-    parser.add_argument("--config", help="YAML layered over configs/default.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_config_options(parser)
 
 
 def find_inputs(folders: list[str], mmlu: int) -> list[Path]:
@@ -197,10 +197,9 @@ def run(args) -> int:
 
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
     from voice_livemind.bench.text import load_models
-    from voice_livemind.config import load_config
     from voice_livemind.tts.piper_backend import PiperTTS
 
-    config = load_config(args.config, args.overrides)
+    config = config_from_args(args)
     pacing = args.pacing or config.audio.pacing
     try:
         inputs = find_inputs(args.folders, args.mmlu)
