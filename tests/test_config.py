@@ -276,3 +276,51 @@ def test_gpu_yaml_validates_and_names_gpu_models():
     # what gpu.yaml does not name comes from default.yaml
     assert config.vad.hangover_ms == 600
     assert config.livemind.prompts.answer_system == load_config().livemind.prompts.answer_system
+
+
+# --- the chat-model engine ---------------------------------------------------------------------------
+
+
+def test_engine_is_checked():
+    message = error_of(overrides=["models.answer.engine=vllm"])
+    assert message == "models.answer.engine: 'vllm' is not one of 'llama_cpp', 'transformers'"
+
+
+def test_engine_per_model():
+    config = load_config(overrides=["models.inference.engine=llama_cpp", "models.answer.engine=transformers"])
+    assert (config.models.inference.engine, config.models.answer.engine) == ("llama_cpp", "transformers")
+
+
+def test_llama_cpp_with_a_hub_id_is_a_config_error_that_says_the_fix():
+    message = error_of(overrides=["models.answer.engine=llama_cpp", "models.answer.model=Qwen/Qwen2.5-1.5B-Instruct"])
+    assert message.startswith("models.answer.model: engine llama_cpp reads a .gguf file, but 'Qwen/Qwen2.5-1.5B-Instruct' "
+                              "is a model hub id")
+    assert "models.answer.engine: transformers" in message
+    # the same hub id is fine with transformers
+    assert load_config(overrides=["models.answer.engine=transformers",
+                                  "models.answer.model=Qwen/Qwen2.5-1.5B-Instruct"]).models.answer.model.startswith("Qwen/")
+
+
+def test_llama_cpp_needs_a_gguf(tmp_path):
+    message = error_of(overrides=["models.inference.engine=llama_cpp", "models.inference.model=packaged:whisper-tiny.en"])
+    assert "packaged model 'whisper-tiny.en' is not a .gguf" in message
+    other = write(tmp_path, "not a model", name="weights.bin")
+    assert "is not a .gguf file" in error_of(overrides=["models.inference.engine=llama_cpp",
+                                                         f"models.inference.model={other}"])
+    assert "is not a .gguf path" in error_of(overrides=["models.inference.engine=llama_cpp",
+                                                         "models.inference.model=./nowhere/model"])
+
+
+def test_llama_cpp_accepts_a_packaged_gguf_a_gguf_path_or_a_folder(tmp_path):
+    for model in ("packaged:smollm2-135m-instruct", str(tmp_path / "model.gguf"), "~/models/x.gguf", str(tmp_path)):
+        config = load_config(overrides=["models.inference.engine=llama_cpp", f"models.inference.model={model}"])
+        assert config.models.inference.model == model  # a missing file is reported when the model loads
+
+
+def test_threads_must_be_positive():
+    assert error_of(overrides=["models.answer.threads=0"]) == "models.answer.threads: must be at least 1, got 0"
+
+
+def test_gpu_yaml_runs_its_hub_models_on_transformers():
+    config = load_config(CONFIG_DIR / "gpu.yaml")
+    assert (config.models.inference.engine, config.models.answer.engine) == ("transformers", "transformers")

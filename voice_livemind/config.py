@@ -58,10 +58,14 @@ class ASRConfig:
 
 @dataclass
 class LLMConfig:
+    # llama_cpp: llama.cpp (llama-cpp-python) runs a .gguf file as it is, quantised: ~5x faster decoding than
+    # transformers on CPU; the model must be a .gguf (a packaged: model, a path to a .gguf file, or a folder
+    # holding one). transformers: Hugging Face transformers, for hub ids and GPUs (a GGUF is dequantised once).
+    engine: Literal["llama_cpp", "transformers"] = "transformers"
     model: str = "packaged:smollm2-135m-instruct"
-    device: str = "cpu"
-    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"
-    threads: int = 2  # torch intra-op threads on CPU
+    device: str = "cpu"  # "cpu", "cuda", "auto" (llama_cpp: cuda/auto offload every layer when its build can)
+    dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # transformers only (a GGUF keeps its own)
+    threads: int = 2  # CPU threads of this model's calls (torch intra-op threads, llama.cpp threads)
     reuse_kv_cache: bool = True  # keep the last call's key/value cache and reuse its shared prefix
 
 
@@ -281,4 +285,39 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
         raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
     if config.audio.sample_rate != 16000:
         raise ConfigError("audio.sample_rate: the pipeline runs at 16000 Hz (Whisper and webrtcvad); inputs are resampled")
+    for role in ("inference", "answer"):
+        _check_llm(f"models.{role}", getattr(config.models, role))
     return config
+
+
+def _check_llm(path: str, llm: LLMConfig) -> None:
+    if llm.threads < 1:
+        raise ConfigError(f"{path}.threads: must be at least 1, got {llm.threads}")
+    if llm.engine == "llama_cpp":
+        problem = gguf_location_problem(llm.model)
+        if problem:
+            raise ConfigError(f"{path}.model: engine llama_cpp reads a .gguf file, but {problem}; point "
+                              f"{path}.model to a .gguf file or set {path}.engine: transformers")
+
+
+def gguf_location_problem(location: str) -> str | None:
+    """Why a model location cannot be a .gguf file for llama.cpp, or None. Decided without loading anything:
+    a packaged model that is a .gguf, a path ending in .gguf, or an existing folder (it must hold one)."""
+    from voice_livemind.models import PACKAGED
+
+    if location.startswith("packaged:"):
+        name = location.split(":", 1)[1]
+        if name not in PACKAGED:
+            return None  # unknown packaged names are reported, with the known ones, when the model loads
+        if not PACKAGED[name].relpath.endswith(".gguf"):
+            return f"packaged model {name!r} is not a .gguf"
+        return None
+    path = Path(location).expanduser()
+    if location.endswith(".gguf") or path.is_dir():
+        return None
+    if path.exists():
+        return f"{location!r} is not a .gguf file"
+    looks_like_path = location.startswith((".", "/", "~")) or location.count("/") != 1
+    if looks_like_path:
+        return f"{location!r} is not a .gguf path"
+    return f"{location!r} is a model hub id"

@@ -1,3 +1,27 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from voice_livemind.llm.base import ChatModel, Generation, Message
 
-__all__ = ["ChatModel", "Generation", "Message"]
+if TYPE_CHECKING:
+    from voice_livemind.config import LLMConfig
+
+__all__ = ["ChatModel", "Generation", "Message", "load_chat_model"]
+
+
+def load_chat_model(config: LLMConfig) -> ChatModel:
+    """The chat model of one `models.<role>` config section, on its `engine` (llama_cpp or transformers).
+
+    Raises models.ModelNotFoundError when the engine is not installed or the model file cannot be found or
+    loaded; the message names the file and the fix.
+    """
+    if config.engine == "llama_cpp":
+        from voice_livemind.llm.llama_cpp_backend import LlamaCppChatModel
+
+        return LlamaCppChatModel(config)
+    if config.engine == "transformers":
+        from voice_livemind.llm.transformers_backend import TransformersChatModel
+
+        return TransformersChatModel(config)
+    raise ValueError(f"unknown engine {config.engine!r}: expected 'llama_cpp' or 'transformers'")
