@@ -9,6 +9,39 @@ def _first(events, cls, turn):
     return next((e for e in events if isinstance(e, cls) and e.turn == turn), None)
 
 
+def note_coverage(events: list[ev.Event], turn: int, speech_end: float) -> tuple[int, int]:
+    """(segments_closed, segments_noted) of a turn at the end of speech (`speech_end`, clock time).
+
+    segments_closed: the segments closed before the end of speech, those of the turn's last `SegmentsClosed`
+    event with t <= speech_end. segments_noted: how many of them completed notes (`Note`, not `NoteYielded`)
+    with t <= speech_end had covered. Notes cover the closed segments in order, each continuing where the
+    previous stopped (the inference memory); a revision of earlier text (a new `SegmentsClosed` whose
+    segments no longer start with a note's) drops that note and every later one, as the memory does, so
+    a note about words that were recognised differently later covers nothing.
+    """
+    closed: tuple[str, ...] = ()
+    noted: list[tuple[str, ...]] = []  # the segments of each note still valid, in order
+
+    def align(segments: tuple[str, ...]) -> None:
+        position = 0
+        for index, span in enumerate(noted):
+            if segments[position: position + len(span)] != span:
+                del noted[index:]
+                return
+            position += len(span)
+
+    for event in events:
+        if event.turn != turn or event.t > speech_end + 1e-9:
+            continue
+        if isinstance(event, ev.SegmentsClosed):
+            closed = tuple(event.segments)
+            align(closed)
+        elif isinstance(event, ev.Note) and event.segments:
+            noted.append(tuple(event.segments))
+    align(closed)  # a note written about segments revised before it ended covers nothing
+    return len(closed), sum(len(span) for span in noted)
+
+
 def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | None = None) -> dict:
     """Seconds from the end of the user's speech to each milestone of the answer.
 
@@ -29,6 +62,7 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
     notes = [e for e in events if isinstance(e, ev.Note) and e.turn == turn]
     discarded = [e for e in events if isinstance(e, ev.SpeculationDiscarded) and e.turn == turn]
     audio = [e for e in events if isinstance(e, ev.TTSAudio) and e.turn == turn]
+    closed, noted = note_coverage(events, turn, reference)
     return {
         "speech_end_source": source,
         "speech_end_s": round(reference, 4),
@@ -41,6 +75,9 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
         "audio_done_s": since(audio[-1] if audio else None),
         "notes": len(notes),
         "notes_after_speech_end": sum(1 for n in notes if n.t > reference),
+        # note coverage at the end of speech: segments closed by then, and how many of them notes covered
+        "segments_closed": closed,
+        "segments_noted": noted,
         "notes_yielded": sum(1 for e in events if isinstance(e, ev.NoteYielded) and e.turn == turn),
         # speculative answers started in pauses, whether the last one was used, and the lane time thrown away
         "speculations": sum(1 for e in events if isinstance(e, ev.SpeculationStarted) and e.turn == turn),

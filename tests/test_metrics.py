@@ -1,0 +1,87 @@
+"""metrics.turn_latency on hand-built event lists: latencies and note coverage at the end of speech."""
+
+import pytest
+
+from voice_livemind import events as ev
+from voice_livemind.metrics import note_coverage, turn_latency
+
+A, B, C, D, E = "What is the capital of France?", "I mean the city.", "Not the region.", "Thanks.", "Also Spain?"
+
+
+def closed(t, *segments, turn=1):
+    return ev.SegmentsClosed(t, turn, tuple(segments))
+
+
+def note(t, *segments, turn=1):
+    return ev.Note(t, turn, "inference", "a note", tuple(segments))
+
+
+def turn_events(middle, vad_end=6.0, decided=6.6):
+    """SpeechStarted, the given events, SpeechEnded (VAD estimate `vad_end`, decided at `decided`), an answer."""
+    return [ev.SpeechStarted(0.5, 1, 0.5), *middle, ev.SpeechEnded(decided, 1, vad_end),
+            ev.TranscriptUpdate(decided, 1, "text", "", final=True), ev.AnswerDelta(decided + 0.2, 1, "The"),
+            ev.AnswerDone(decided + 0.5, 1, "The answer.", 3), ev.TurnDone(decided + 0.6, 1)]
+
+
+def test_notes_cover_segments_closed_before_the_end_of_speech():
+    events = turn_events([closed(1.0, A), note(1.5, A), closed(2.0, A, B), closed(2.5, A, B, C),
+                          note(3.0, B, C), closed(4.0, A, B, C, D), closed(5.0, A, B, C, D, E)])
+    latency = turn_latency(events, 1)
+    assert (latency["segments_closed"], latency["segments_noted"]) == (5, 3)
+    assert latency["speech_end_source"] == "vad" and latency["notes"] == 2
+
+
+def test_the_reference_is_the_true_speech_end_when_known():
+    # Speech truly ends at 4.5 s; the VAD's estimate is 6.0 s. A segment closing and a note ending in
+    # between count only against the VAD's estimate.
+    events = turn_events([closed(1.0, A, B), note(3.0, A), closed(4.0, A, B, C), note(4.4, B, C),
+                          closed(5.0, A, B, C, D), note(5.8, D)])
+    assert note_coverage(events, 1, 4.5) == (3, 3)
+    sidecar = turn_latency(events, 1, true_speech_end=4.5)
+    assert (sidecar["segments_closed"], sidecar["segments_noted"]) == (3, 3)
+    vad = turn_latency(events, 1)
+    assert (vad["segments_closed"], vad["segments_noted"]) == (4, 4)
+    later = turn_latency(events, 1, true_speech_end=4.3)  # the second note ends after it
+    assert (later["segments_closed"], later["segments_noted"]) == (3, 1)
+
+
+def test_yielded_notes_and_notes_after_the_end_cover_nothing():
+    events = turn_events([closed(1.0, A, B), ev.NoteYielded(2.0, 1, (A, B), "action inference. The"),
+                          note(6.3, A, B)])  # resumed and completed only after the end of speech
+    latency = turn_latency(events, 1)
+    assert (latency["segments_closed"], latency["segments_noted"]) == (2, 0)
+    assert latency["notes_yielded"] == 1 and latency["notes_after_speech_end"] == 1
+
+
+def test_a_revision_of_earlier_text_drops_the_notes_written_about_it():
+    revised = "What is the capital of Francis?"
+    events = turn_events([closed(1.0, A), note(1.5, A), closed(2.0, A, B), note(2.5, B),
+                          closed(3.0, revised, B), ev.MemoryTruncated(3.0, 1, kept=0, dropped=2),
+                          closed(3.5, revised, B, C), note(4.0, revised, B, C)])
+    assert note_coverage(events, 1, 6.0) == (3, 3)
+    assert note_coverage(events, 1, 3.2) == (2, 0)  # both notes were about the old first segment
+    # a note about segments revised while it was written covers nothing, nor does any after it
+    racing = turn_events([closed(1.0, A, B), closed(2.0, revised, B), note(2.5, A, B), closed(3.0, revised, B, C)])
+    assert note_coverage(racing, 1, 6.0) == (3, 0)
+
+
+def test_a_repeated_sentence_counts_once_per_place():
+    events = turn_events([closed(1.0, D), note(1.2, D), closed(2.0, D, A, D)])
+    assert note_coverage(events, 1, 6.0) == (3, 1)
+
+
+def test_other_turns_and_turns_without_segments():
+    events = turn_events([closed(1.0, A), note(1.5, A)])
+    other = [closed(7.0, B, C, turn=2), note(7.5, B, C, turn=2)]
+    assert note_coverage(events + other, 1, 6.0) == (1, 1)
+    assert note_coverage(events + other, 2, 8.0) == (2, 2)
+    bare = turn_latency(turn_events([]), 1)  # baseline and direct: no segments, no notes
+    assert (bare["segments_closed"], bare["segments_noted"]) == (0, 0)
+
+
+def test_latencies_from_the_reference():
+    latency = turn_latency(turn_events([], vad_end=6.0, decided=6.6), 1, true_speech_end=5.9)
+    assert latency["eou_detected_s"] == pytest.approx(0.7)
+    assert latency["first_token_s"] == pytest.approx(0.9) and latency["answer_done_s"] == pytest.approx(1.2)
+    with pytest.raises(ValueError, match="no SpeechEnded"):
+        turn_latency(turn_events([]), 2)
