@@ -27,6 +27,7 @@ import soxr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from voice_livemind.audio.pcm import from_int16, to_int16  # noqa: E402
 from voice_livemind.audio.synth import (  # noqa: E402
     LEAD, RATE, SENTENCE_GAP, TRAIL, multiple_choice_text, piper_16k, speech_bounds, synthesize, write_clip)
 from voice_livemind.models import resolve_packaged  # noqa: E402
@@ -158,8 +159,7 @@ def make_hard_cases() -> list[tuple[str, dict]]:
                                                 {"text": MONOLOGUE, "source": source})))
 
     clean = synthesize(voice, TEXTS[NOISY_SOURCE])
-    pcm = np.clip(np.round(clean * 32768.0), -32768, 32767) / 32768.0  # the bounds as the clean fixture has them
-    bounds = speech_bounds(pcm)
+    bounds = speech_bounds(from_int16(to_int16(clean)))  # the bounds as the clean fixture has them (int16)
     noise = pink_noise(clean.shape[0], NOISE_SEED)
     for snr in NOISY_SNRS_DB:
         name = f"noisy_snr{snr}"

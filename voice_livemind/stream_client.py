@@ -1,6 +1,6 @@
 """A WebSocket client for `voice-livemind serve`: stream audio in real time, keep what comes back.
 
-Used by scripts/stream_client.py and the server tests. See voice_livemind/server.py for the protocol.
+Used by scripts/stream_client.py and the server tests. See voice_livemind/server/protocol.py for the protocol.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voice_livemind.audio.pcm import from_pcm16, to_int16
 from voice_livemind.clock import RealClock, async_sleep_until
 
 
@@ -58,7 +59,7 @@ async def stream(url: str, samples: np.ndarray, *, speed: float = 1.0, chunk_ms:
 
     clock = RealClock()
     result = StreamResult()
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = to_int16(samples)
     step = 16000 * chunk_ms // 1000
     async with connect(url, proxy=None, open_timeout=open_timeout, max_size=2**24) as ws:
 
@@ -68,7 +69,7 @@ async def stream(url: str, samples: np.ndarray, *, speed: float = 1.0, chunk_ms:
                 async for message in ws:
                     if isinstance(message, bytes):
                         if pending_audio is not None:
-                            audio = np.frombuffer(message, "<i2").astype(np.float32) / 32768.0
+                            audio = from_pcm16(message)
                             result.audio.append((pending_audio["sample_rate"], audio))
                             pending_audio = None
                         continue

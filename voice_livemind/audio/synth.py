@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voice_livemind.audio.pcm import from_int16, to_int16
+
 RATE = 16000
 LEAD, TRAIL, SENTENCE_GAP = 0.5, 1.5, 0.2  # seconds
 THRESHOLD_DBFS, RELATIVE_DB = -40.0, 35.0
@@ -72,12 +74,12 @@ def write_clip(path: Path, audio: np.ndarray, meta: dict, bounds: tuple[float, f
     unless given (noisy mixes take those of the clean speech). A clip with empty text has no bounds."""
     import soundfile as sf
 
-    pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)  # exact for int16 input
+    pcm = to_int16(audio)  # exact for audio that came from int16
     sf.write(str(path), pcm, RATE, subtype="PCM_16")
     if not meta["text"]:
         meta = {"text": meta.pop("text"), **meta}
     else:
-        start, end = bounds or speech_bounds(pcm / 32768.0)
+        start, end = bounds or speech_bounds(from_int16(pcm))
         meta = {"text": meta.pop("text"), "speech_start": start, "speech_end": end, **meta}
     meta["duration"] = round(len(pcm) / RATE, 3)
     Path(path).with_suffix(".json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from voice_livemind.asr.words import normalise
+from voice_livemind.audio.pcm import to_pcm16
 from voice_livemind.config import VADConfig
 
 # webrtcvad's overhang after a long speech burst (kOverHangMax2* in its vad_core.c), in frames, per mode
@@ -77,8 +78,7 @@ class WebRtcClassifier:
         self.overhang_ms = _WEBRTC_OVERHANG_FRAMES[aggressiveness][(10, 20, 30).index(frame_ms)] * frame_ms
 
     def __call__(self, samples: np.ndarray) -> bool:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-        speech = self._vad.is_speech(pcm, self._rate)
+        speech = self._vad.is_speech(to_pcm16(samples), self._rate)
         if self._unsettled > 0:
             self._unsettled -= 1
             return False
