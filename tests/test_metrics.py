@@ -85,3 +85,18 @@ def test_latencies_from_the_reference():
     assert latency["first_token_s"] == pytest.approx(0.9) and latency["answer_done_s"] == pytest.approx(1.2)
     with pytest.raises(ValueError, match="no SpeechEnded"):
         turn_latency(turn_events([]), 2)
+
+
+def test_replay_summary_line_shows_the_coverage():
+    from pathlib import Path
+
+    from voice_livemind.replay import ReplayResult, notes_line
+
+    def result(notes, **latency):
+        return ReplayResult(Path("out"), latency, "text", "answer", notes)
+
+    assert notes_line(result(["a", "b", "c"], segments_closed=5, segments_noted=4)) == (
+        "3 written while listening, covering 4 of 5 segments closed before the end of speech")
+    assert notes_line(result(["a"], segments_closed=1, segments_noted=0)).endswith("covering 0 of 1 segment closed "
+                                                                                  "before the end of speech")
+    assert notes_line(result([], segments_closed=0, segments_noted=0)) == "0 written while listening"

@@ -31,6 +31,17 @@ class ReplayResult:
     notes: list[str]
 
 
+def notes_line(result: ReplayResult) -> str:
+    """The notes of the (first) turn for the summary, with their coverage at the end of speech, e.g.
+    "3 written while listening, covering 4 of 5 segments closed before the end of speech"."""
+    line = f"{len(result.notes)} written while listening"
+    closed = result.latency.get("segments_closed", 0)
+    if closed:
+        line += (f", covering {result.latency.get('segments_noted', 0)} of {closed} segment"
+                 f"{'s' if closed != 1 else ''} closed before the end of speech")
+    return line
+
+
 class _LiveReport:
     """Progress for a person watching: a bar over the input audio, plus what is heard, noted and said."""
 
