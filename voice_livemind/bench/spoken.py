@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from voice_livemind.audio.synth import load_voice, multiple_choice_text, synthesize, write_clip
-from voice_livemind.bench.text import Question, load_questions
+from voice_livemind.bench.common import Question, load_questions
 
 
 def pick(questions: list[Question], count: int) -> list[Question]:

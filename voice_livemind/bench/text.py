@@ -20,64 +20,16 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import resources  # noqa: F401  (tests read the shipped questions through bench.text)
 from pathlib import Path
 
+from voice_livemind.bench.common import Question, load_models, load_questions
 from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
 from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 
 MODES = ("baseline", "livemind", "collaboration", "small_baseline")
-LETTERS = "ABCDEFGHIJ"
 LENGTH_BUCKETS = ((0, 25, "<25 words"), (25, 50, "25-49 words"), (50, 100, "50-99 words"), (100, 10**9, "100+ words"))
-
-
-# -- data --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Question:
-    qid: str
-    question: str
-    options: tuple[str, ...]
-    answer: str
-    category: str
-
-    @property
-    def options_text(self) -> str:
-        return "\n".join(f"{LETTERS[i]}. {option}" for i, option in enumerate(self.options))
-
-    @property
-    def words(self) -> int:
-        return len(self.question.split())
-
-
-def load_questions(path: str | Path | None) -> list[Question]:
-    """MMLU-Pro style records: question, options (up to 10), answer (letter), category, question_id."""
-    if path is None:
-        text = resources.files("voice_livemind.data").joinpath("mmlu_pro_validation.json").read_text()
-        source = "the shipped MMLU-Pro validation split"
-    else:
-        try:
-            text = Path(path).read_text()
-        except OSError as err:
-            raise ValueError(f"cannot read {path}: {err.strerror or err}") from err
-        source = str(path)
-    try:
-        records = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{source} is not valid JSON: {err}") from err
-    if not isinstance(records, list) or not records:
-        raise ValueError(f"{source}: expected a non-empty JSON list of questions")
-    questions = []
-    for index, record in enumerate(records):
-        missing = {"question", "options", "answer"} - set(record) if isinstance(record, dict) else {"everything"}
-        if missing:
-            raise ValueError(f"{source}: record {index} lacks {', '.join(sorted(missing))}")
-        options = tuple(str(o) for o in record["options"])
-        if not 2 <= len(options) <= 10 or record["answer"] not in LETTERS[: len(options)]:
-            raise ValueError(f"{source}: record {index} needs 2-10 options and an answer letter among them")
-        questions.append(Question(str(record.get("question_id", index)), record["question"].strip(), options,
-                                  record["answer"], record.get("category", "unknown")))
-    return questions
 
 
 # -- simulated input ---------------------------------------------------------------------------------
@@ -201,15 +153,6 @@ def spread(questions: list[Question], limit: int | None) -> list[Question]:
             if group and len(picked) < limit:
                 picked.append(group.pop(0))
     return picked
-
-
-def load_models(config, modes):
-    from voice_livemind.llm.transformers_backend import TransformersChatModel
-
-    large = TransformersChatModel(config.models.inference)
-    needs_small = {"collaboration", "small_baseline"} & set(modes)
-    small = large if (not needs_small or config.models.answer == config.models.inference) else TransformersChatModel(config.models.answer)
-    return large, small
 
 
 def run_question(question: Question, modes, config, large, small, rate, unit, stream_options,
@@ -348,7 +291,7 @@ def run(args) -> int:
     rate = args.rate or (150.0 if args.unit == "wpm" else 240.0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    large, small = load_models(config, args.modes)
+    large, small = load_models(config, small=bool({"collaboration", "small_baseline"} & set(args.modes)))
     records = []
     with open(out / "records.jsonl", "w") as log:
         for question in tqdm(questions, desc="bench text", unit="question"):
