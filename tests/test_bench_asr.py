@@ -249,3 +249,93 @@ def test_lag_trend_over_the_long_file():
     assert trend["long_lag_middle_third_median_s"] == trend["long_lag_last_third_median_s"] == pytest.approx(1.0)
     growing = {"lags": [[t, 1.0 + t / 10, 0.8, "w"] for t in range(30)]}
     assert bench.long_lag_trend(growing)["long_lag_slope_s_per_min"] == pytest.approx(6.0)
+
+
+# -- reading the pipeline's events -------------------------------------------------------------------
+
+
+class EventPipeline:
+    """Stands in for the Pipeline: emits a scripted list of events (the bench must read nothing else)."""
+
+    script: list = []
+
+    def __init__(self, config, backends, clock, sink, mode=None, on_event=None):
+        self.on_event = on_event
+
+    def run(self, samples):
+        for event in self.script:
+            self.on_event(event)
+        return list(self.script)
+
+
+def test_stream_reads_updates_and_ends_from_the_events(monkeypatch):
+    from voice_livemind import events as ev
+
+    a, b = w(0.5, 0.9, "hello"), w(1.0, 1.4, "there.")
+    EventPipeline.script = [
+        ev.SpeechStarted(0.5, 1, 0.5),
+        ev.TranscriptUpdate(1.3, 1, "", "hello", compute_s=0.3, heard_until=1.0),
+        ev.TranscriptUpdate(2.3, 1, "hello", "there.", compute_s=0.3, heard_until=2.0, words=(a,)),
+        ev.SpeechEnded(2.1, 1, 1.45, detected_audio_t=2.05),
+        ev.TranscriptUpdate(2.4, 1, "hello there.", "", final=True, compute_s=0.1, heard_until=2.0, words=(a, b)),
+    ]
+    monkeypatch.setattr("voice_livemind.pipeline.Pipeline", EventPipeline)
+    updates, ends, events = bench.stream(np.zeros(16000, dtype=np.float32), load_config(), None, None)
+    assert events == EventPipeline.script
+    assert [(u.t, u.audio_pos, u.committed, u.final) for u in updates] == [
+        (1.3, 1.0, (), False), (2.3, 2.0, (a,), False), (2.4, 2.0, (a, b), True)]
+    assert ends == [m.End(1, 2.1, 2.05, 1.45, "vad")]
+    lags = m.commit_lags(updates)
+    assert [s.lag_audio_s for s in lags] == pytest.approx([1.1, 0.6])
+
+
+def test_stream_refuses_events_without_what_the_measures_need(monkeypatch):
+    from voice_livemind import events as ev
+
+    monkeypatch.setattr("voice_livemind.pipeline.Pipeline", EventPipeline)
+    silent = np.zeros(16000, dtype=np.float32)
+    EventPipeline.script = [ev.TranscriptUpdate(1.3, 1, "hello", "", compute_s=0.3, heard_until=1.0)]
+    with pytest.raises(RuntimeError, match="TranscriptUpdate.words"):
+        bench.stream(silent, load_config(), None, None)
+    EventPipeline.script = [ev.TranscriptUpdate(1.3, 1, "hello", "", compute_s=0.3, words=(w(0.5, 0.9, "hello"),))]
+    with pytest.raises(RuntimeError, match="TranscriptUpdate.heard_until"):
+        bench.stream(silent, load_config(), None, None)
+    EventPipeline.script = [ev.SpeechEnded(2.1, 1, 1.45)]
+    with pytest.raises(RuntimeError, match="SpeechEnded.detected_audio_t"):
+        bench.stream(silent, load_config(), None, None)
+
+
+# -- notes while listening ----------------------------------------------------------------------------
+
+
+def test_note_coverage_over_the_turns_of_a_file():
+    from voice_livemind import events as ev
+
+    events = [  # a cut-off in a pause ends turn 1 at 2.0 s; the true end of speech is 6.0 s, in turn 2
+        ev.SegmentsClosed(1.0, 1, ("One.",)), ev.Note(1.5, 1, "inference", "n", ("One.",)),
+        ev.SegmentsClosed(1.9, 1, ("One.", "Two.")), ev.SpeechEnded(2.6, 1, 2.0),
+        ev.SegmentsClosed(4.0, 2, ("Three.",)), ev.NoteYielded(4.5, 2, ("Three.",), "action"),
+        ev.SegmentsClosed(5.5, 2, ("Three.", "Four.")), ev.Note(5.9, 2, "inference", "n", ("Three.",)),
+        ev.Note(6.2, 2, "inference", "n", ("Four.",)), ev.SpeechEnded(6.7, 2, 6.1),
+    ]
+    assert m.note_coverage(events, 6.0) == {"notes": 3, "notes_yielded": 1, "segments_closed": 4,
+                                            "segments_noted": 2, "note_coverage": 0.5}
+    # without a sidecar the VAD's estimate (6.1 s) ends turn 2: the note at 6.2 s still comes after it
+    assert m.note_coverage(events, None)["segments_noted"] == 2
+    assert m.note_coverage([], None) == {"notes": 0, "notes_yielded": 0, "segments_closed": 0, "segments_noted": 0,
+                                         "note_coverage": None}
+
+
+def test_summary_and_table_show_the_notes_in_livemind_mode():
+    lags = [[0.5, 1.0, 0.8, "one"]]
+    base = [record("a.wav", "one two three", "one two three", "one two three", lags),
+            record("b.wav", "one two three", "one two three", "one two three", lags)]
+    transcribe = bench.summarise(base, [], load_config())
+    assert "segments_closed" not in transcribe and "Notes while listening" not in bench.table(transcribe, base)
+    notes = [{"notes": 3, "notes_yielded": 1, "segments_closed": 4, "segments_noted": 3},
+             {"notes": 1, "notes_yielded": 0, "segments_closed": 4, "segments_noted": 1}]
+    livemind = [dict(r, **n) for r, n in zip(base, notes)]
+    s = bench.summarise(livemind, [], load_config())
+    assert (s["notes"], s["segments_closed"], s["segments_noted"]) == (4, 8, 4)
+    assert s["note_coverage_median"] == pytest.approx(0.5) and s["note_coverage_pooled"] == pytest.approx(0.5)
+    assert "| a.wav | 3 | 1 | 3 / 4 |" in bench.table(s, livemind)

@@ -20,10 +20,9 @@ from pathlib import Path
 
 from voice_livemind.audio.source import AudioError, read_sidecar  # light: no model imports
 from voice_livemind.bench import asr_metrics as m
+from voice_livemind.bench.common import AUDIO_SUFFIXES, FIXTURES
 from voice_livemind.cli_options import add_config_options, config_from_args
 
-FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 EXIT_OK, EXIT_AUDIO = 0, 3
 
 
@@ -96,33 +95,46 @@ def _check_readable(path: Path) -> None:
 
 
 def stream(samples, config, asr_backend, clock, mode="transcribe", models=None):
-    """Run the pipeline's VAD + streaming ASR over the samples; returns (updates, ends). `models`:
-    (inference model, answer model, tts) for the livemind mode."""
+    """Run the pipeline's VAD + streaming ASR over the samples; returns (updates, ends, events), the first
+    two read from the events alone. `models`: (inference model, answer model, tts) for the livemind mode."""
     from voice_livemind import events as ev
     from voice_livemind.audio.sink import NullSink
-    from voice_livemind.pipeline import Backends, Pipeline
-    from voice_livemind.vad.endpointer import WebRtcClassifier
+    from voice_livemind.bench.common import fresh_backends
+    from voice_livemind.pipeline import Pipeline
 
     updates: list[m.Update] = []
     ends: list[m.End] = []
-    inference_model, answer_model, tts = models or (None, None, None)
-    for model in {id(x): x for x in (inference_model, answer_model) if x is not None}.values():
-        model.forget()  # every file starts cold
-    backends = Backends(is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
-                        asr=asr_backend, inference_model=inference_model, answer_model=answer_model, tts=tts)
-    pipeline: Pipeline
 
     def on_event(event) -> None:
         if isinstance(event, ev.TranscriptUpdate):
-            asr = pipeline.asr
-            updates.append(m.Update(event.turn, event.t, asr.buffer_t0 + asr.buffer_seconds, asr.transcript().words,
-                                    event.unstable, event.compute_s, event.final))
+            updates.append(m.Update(event.turn, event.t, event.heard_until, tuple(event.words), event.unstable,
+                                    event.compute_s, event.final))
         elif isinstance(event, ev.SpeechEnded):
-            ends.append(m.End(event.turn, event.t, pipeline.endpointer.position, event.audio_t, event.reason))
+            ends.append(m.End(event.turn, event.t, event.detected_audio_t, event.audio_t, event.reason))
 
-    pipeline = Pipeline(config, backends, clock, NullSink(), mode=mode, on_event=on_event)
-    pipeline.run(samples)
-    return updates, ends
+    events = Pipeline(config, fresh_backends(config, asr_backend, *(models or ())), clock, NullSink(), mode=mode,
+                      on_event=on_event).run(samples)
+    check_events(events)
+    return updates, ends, events
+
+
+def check_events(events) -> None:
+    """The measures need what the events carry (committed words with times, the audio each pass heard, how
+    far the VAD had heard at each end decision): a pipeline that leaves them empty would give silently
+    wrong lags, so it is an error."""
+    from voice_livemind import events as ev
+
+    for event in events:
+        if isinstance(event, ev.TranscriptUpdate) and event.stable.strip() and not event.words:
+            raise RuntimeError(f"TranscriptUpdate at {event.t:.2f} s has committed text but no words: the "
+                               "pipeline must fill TranscriptUpdate.words")
+        if isinstance(event, ev.TranscriptUpdate) and event.words and event.heard_until <= 0:
+            raise RuntimeError(f"TranscriptUpdate at {event.t:.2f} s has words but no heard_until: the "
+                               "pipeline must fill TranscriptUpdate.heard_until")
+        if isinstance(event, ev.SpeechEnded) and event.detected_audio_t < event.audio_t - 1e-6:
+            raise RuntimeError(f"SpeechEnded at {event.t:.2f} s was decided at {event.detected_audio_t:.2f} s of "
+                               f"audio, before the speech end it names ({event.audio_t:.2f} s): the pipeline "
+                               "must fill SpeechEnded.detected_audio_t")
 
 
 def bench_file(path: Path, reference: m.Reference, config, asr_backend, mode="transcribe", models=None) -> dict:
@@ -131,7 +143,7 @@ def bench_file(path: Path, reference: m.Reference, config, asr_backend, mode="tr
 
     samples = _load(path, config)
     duration = samples.shape[0] / config.audio.sample_rate
-    updates, ends = stream(samples, config, asr_backend, FastForwardClock(), mode, models)
+    updates, ends, events = stream(samples, config, asr_backend, FastForwardClock(), mode, models)
     clock = RealClock()
     offline_words = asr_backend.transcribe(samples, "")
     offline_compute = clock.now()
@@ -171,6 +183,7 @@ def bench_file(path: Path, reference: m.Reference, config, asr_backend, mode="tr
         "pauses": [list(p) for p in reference.pauses],
         "ends": [asdict(e) for e in ends],
         "lags": [[round(s.word_end, 3), round(s.lag_s, 3), round(s.lag_audio_s, 3), s.text] for s in lags],
+        **(m.note_coverage(events, reference.speech_end) if mode == "livemind" else {}),
     }
 
 
@@ -244,8 +257,24 @@ def summarise(records: list[dict], skipped: list[dict], config) -> dict:
     }
     if long:
         summary.update(long_lag_trend(long))
+    summary.update(notes_summary(records))
     summary["goals"] = goals(summary, hangover_s)
     return summary
+
+
+def notes_summary(records: list[dict]) -> dict:
+    """--mode livemind: the notes written while listening and the share of the segments closed before the
+    end of speech they covered (median over files with a closed segment, and pooled)."""
+    noting = [r for r in records if "segments_closed" in r]
+    if not noting:
+        return {}
+    closed = sum(r["segments_closed"] for r in noting)
+    noted = sum(r["segments_noted"] for r in noting)
+    return {"notes": sum(r["notes"] for r in noting), "notes_yielded": sum(r["notes_yielded"] for r in noting),
+            "segments_closed": closed, "segments_noted": noted,
+            "note_coverage_median": _round(m.median([r["segments_noted"] / r["segments_closed"]
+                                                     for r in noting if r["segments_closed"]])),
+            "note_coverage_pooled": _round(noted / closed) if closed else None}
 
 
 def long_lag_trend(record: dict) -> dict:
@@ -307,6 +336,13 @@ def table(summary: dict, records: list[dict]) -> str:
             "false_cutoffs", "false_cutoffs_at_pauses_below_hangover", "words_on_silence", "offline_words_on_silence",
             "committed_revisions", "unstable_change_rate", "long_file", "long_lag_slope_s_per_min",
             "long_lag_first_third_median_s", "long_lag_middle_third_median_s", "long_lag_last_third_median_s"]
+    if "segments_closed" in summary:
+        rows += ["", "Notes while listening (segments closed before the end of speech, and covered by a note by then):",
+                 "", "| file | notes | yielded | segments noted / closed |", "|---|---|---|---|"]
+        rows += [f"| {r['file']} | {r['notes']} | {r['notes_yielded']} | {r['segments_noted']} / {r['segments_closed']} |"
+                 for r in records]
+        keys += ["notes", "notes_yielded", "segments_closed", "segments_noted", "note_coverage_median",
+                 "note_coverage_pooled"]
     rows += ["", "| metric | value |", "|---|---|"] + [f"| {k} | {fmt(summary.get(k))} |" for k in keys]
     if summary["skipped"]:
         rows += ["", "skipped:"] + [f"- {s['file']}: {s['reason']}" for s in summary["skipped"]]
@@ -348,10 +384,10 @@ def run(args) -> int:
     backend.transcribe(_warmup_audio(), "")  # the first call pays one-off set-up costs: not a file's compute
     models = None
     if args.mode == "livemind":
-        from voice_livemind.bench.text import load_models
+        from voice_livemind.bench.common import load_models
         from voice_livemind.tts.piper_backend import PiperTTS
 
-        models = (*load_models(config, ["collaboration"]), PiperTTS(config.tts))  # notes, answers, speech
+        models = (*load_models(config, small=True), PiperTTS(config.tts))  # notes, answers, speech
 
     records = []
     bar = tqdm(inputs, unit="file", file=sys.stderr, disable=args.quiet)

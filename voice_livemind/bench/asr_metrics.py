@@ -190,3 +190,28 @@ def end_of_utterance(ends: list[End], reference: Reference, pause_slack_s: float
             out.delay_audio_s = end.decided_at - reference.speech_end
             out.reason = end.reason
     return out
+
+
+# -- notes while listening (--mode livemind) --------------------------------------------------------
+
+
+def note_coverage(events: list, speech_end: float | None) -> dict:
+    """Notes and their coverage at the end of speech, summed over the turns of one file (see
+    metrics.note_coverage). A turn's end of speech is its `SpeechEnded.audio_t`, except the last turn's,
+    which is the true `speech_end` when the sidecar gives it (an earlier turn is a cut-off in a pause)."""
+    from voice_livemind import events as ev
+    from voice_livemind.metrics import note_coverage as turn_coverage
+
+    ended = {}
+    for e in events:
+        if isinstance(e, ev.SpeechEnded):
+            ended.setdefault(e.turn, e.audio_t)
+    closed = noted = 0
+    for turn, audio_t in ended.items():
+        end = speech_end if (speech_end is not None and turn == max(ended)) else audio_t
+        c, n = turn_coverage(events, turn, end)
+        closed, noted = closed + c, noted + n
+    return {"notes": sum(1 for e in events if isinstance(e, ev.Note)),
+            "notes_yielded": sum(1 for e in events if isinstance(e, ev.NoteYielded)),
+            "segments_closed": closed, "segments_noted": noted,
+            "note_coverage": round(noted / closed, 3) if closed else None}
