@@ -12,6 +12,12 @@ Modes (large = models.inference, small = models.answer):
 - direct: no LiveMind, no reasoning; the small model answers at once (the fastest naive pipeline);
 - livemind: the large model writes notes while the user speaks and answers from them;
 - collaboration: the large model writes the notes, the small model answers.
+
+Note coverage (the modes with notes): of the segments closed before the end of speech, how many a note
+had covered by then (`segments_noted / segments_closed`, per item and its median per mode).
+
+`--pacing fast realtime` runs every item in both pacings and compares them item by item: fast pacing skips
+only the idle waiting, so it should give the timeline real-time pacing gives.
 """
 
 from __future__ import annotations
@@ -19,13 +25,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from voice_livemind.bench.common import AUDIO_SUFFIXES, FIXTURES
 from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
 from voice_livemind.cli_options import add_config_options, config_from_args
 
 MODES = ("baseline", "direct", "livemind", "collaboration")
-FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
+NOTE_MODES = ("livemind", "collaboration")  # the modes that write notes while the user speaks
+PACINGS = ("fast", "realtime")
 DEFAULT_FIXTURES = ("short_question", "multi_sentence", "long_question", "mmlu_choice", "real_example6")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 STAGES = (("eou_detected_s", "end of utterance detected"), ("final_transcript_s", "last recognition pass"),
           ("first_token_s", "first answer token"), ("first_sentence_s", "first sentence ready"),
           ("first_audio_s", "first TTS audio"))
@@ -38,7 +45,9 @@ def add_arguments(parser) -> None:
                         "(synthesized once into runs/spoken_mmlu; default 10)")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--out", default="runs/voice", help="output folder (default runs/voice)")
-    parser.add_argument("--pacing", choices=["fast", "realtime"], help="default: the config's audio.pacing")
+    parser.add_argument("--pacing", nargs="+", choices=PACINGS, metavar="{fast,realtime}",
+                        help="default: the config's audio.pacing; both (--pacing fast realtime) runs every item "
+                             "in each pacing and compares them item by item")
     add_config_options(parser)
 
 
@@ -59,15 +68,13 @@ def find_inputs(folders: list[str], mmlu: int) -> list[Path]:
 
 
 def mode_backends(mode: str, shared, large, small):
-    """(pipeline mode, Backends) for a benchmark mode; the VAD classifier is fresh: it keeps state."""
-    from voice_livemind.pipeline import Backends
-    from voice_livemind.vad.endpointer import WebRtcClassifier
+    """(pipeline mode, Backends) for a benchmark mode: cold models (no cache left from another run) and a
+    fresh VAD classifier (it keeps state)."""
+    from voice_livemind.bench.common import fresh_backends
 
     pipeline_mode = {"baseline": "baseline", "direct": "direct"}.get(mode, "livemind")
     answer_model = small if mode in ("direct", "collaboration") else large
-    classifier = WebRtcClassifier(shared["config"].vad.aggressiveness, shared["config"].vad.frame_ms)
-    return pipeline_mode, Backends(is_speech=classifier, asr=shared["asr"], inference_model=large,
-                                   answer_model=answer_model, tts=shared["tts"])
+    return pipeline_mode, fresh_backends(shared["config"], shared["asr"], large, answer_model, shared["tts"])
 
 
 def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
@@ -82,12 +89,10 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     config = shared["config"]
     samples = load_audio(path)
     sidecar = read_sidecar(path)
-    pipeline_mode, backends = mode_backends(mode, shared, large, small)
-    for model in {id(large): large, id(small): small}.values():
-        model.forget()  # every run starts cold: no cache left from another mode's run
+    pipeline_mode, backends = mode_backends(mode, shared, large, small)  # every run starts cold
     pipeline = Pipeline(config, backends, make_clock(pacing), NullSink(), mode=pipeline_mode)
     events = pipeline.run(samples)
-    record = {"file": path.name, "mode": mode, "audio_s": round(samples.shape[0] / 16000, 3)}
+    record = {"file": path.name, "mode": mode, "pacing": pacing, "audio_s": round(samples.shape[0] / 16000, 3)}
     done = next((e for e in events if isinstance(e, ev.AnswerDone)), None)
     if done is None:
         return {**record, "error": "no answer (no speech or no words recognised)"}
@@ -95,13 +100,18 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     truth = sidecar.answer if sidecar else None
     prediction = extract_answer(done.text)
     transcript = next(e.stable for e in events if isinstance(e, ev.TranscriptUpdate) and e.final and e.turn == done.turn)
-    return {**record, **latency, "v2v_s": latency["first_audio_s"], "answer_tokens": done.tokens,
-            "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
+    return {**record, **latency, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
+            "answer_tokens": done.tokens, "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
             "truth": truth, "prediction": prediction, "correct": (prediction == truth) if truth else None}
 
 
 def _ratio(part: float, whole: float) -> float | None:
     return round(part / whole, 3) if whole else None
+
+
+def note_coverage(record: dict) -> float | None:
+    """segments_noted / segments_closed at the end of speech; None when no segment had closed by then."""
+    return _ratio(record.get("segments_noted", 0), record.get("segments_closed", 0))
 
 
 def summarise(records: list[dict], modes) -> dict:
@@ -124,6 +134,11 @@ def summarise(records: list[dict], modes) -> dict:
                                            sum(r.get("speculations", 0) for r in rows)),
             "speculation_wasted_s": round(sum(r.get("speculation_wasted_s", 0.0) for r in rows), 3),
             "notes_yielded": sum(r.get("notes_yielded", 0) for r in rows),
+            # note coverage at the end of speech, over the turns in which a segment had closed by then
+            "median_note_coverage": percentile([note_coverage(r) for r in rows], 50),
+            "turns_with_segments": sum(1 for r in rows if r.get("segments_closed")),
+            "segments_closed": sum(r.get("segments_closed", 0) for r in rows),
+            "segments_noted": sum(r.get("segments_noted", 0) for r in rows),
         }
 
     ok = [r for r in records if "error" not in r]
@@ -140,12 +155,91 @@ def summarise(records: list[dict], modes) -> dict:
     return summary
 
 
+COMPARED = (("v2v_s", "first audio"), ("answer_done_s", "answer done"), ("eou_detected_s", "end detected"),
+            ("first_token_s", "first token"), ("segments_noted", "segments noted"))
+
+
+def compare_pacings(records: list[dict], modes, reference: str, other: str) -> dict:
+    """Per mode, `other` pacing minus `reference` pacing, item by item (the same file in both): the median
+    and the largest absolute difference of each measure, and the difference of the medians."""
+    ok = [r for r in records if "error" not in r]
+    comparison = {}
+    for mode in modes:
+        first = {r["file"]: r for r in ok if r["mode"] == mode and r.get("pacing") == reference}
+        second = {r["file"]: r for r in ok if r["mode"] == mode and r.get("pacing") == other}
+        pairs = [(first[f], second[f]) for f in first if f in second]
+        block = {"pairs": len(pairs)}
+        for key, _ in COMPARED:
+            both = [(a.get(key), b.get(key)) for a, b in pairs if a.get(key) is not None and b.get(key) is not None]
+            diffs = [b - a for a, b in both]
+            medians = [percentile([x[i] for x in both], 50) for i in (0, 1)]
+            block[key] = {"median_diff": percentile(diffs, 50),
+                          "max_abs_diff": max((abs(d) for d in diffs), default=None),
+                          "diff_of_medians": None if None in medians else medians[1] - medians[0]}
+        comparison[mode] = block
+    return comparison
+
+
+def summarise_pacings(records: list[dict], modes, pacings) -> dict:
+    """The summary of the first pacing (`modes`, `reductions`: what a single-pacing run reports) and, with
+    two pacings, each one's summary under `by_pacing` and their item-by-item comparison."""
+    pacings = list(dict.fromkeys(pacings))
+    summary = summarise([r for r in records if r.get("pacing", pacings[0]) == pacings[0]], modes)
+    summary["failed"] = [r for r in records if "error" in r]
+    summary["pacings"] = pacings
+    if len(pacings) > 1:
+        summary["by_pacing"] = {p: summarise([r for r in records if r.get("pacing") == p], modes)["modes"]
+                                for p in pacings}
+        summary["pacing_comparison"] = {"reference": pacings[0], "other": pacings[1],
+                                        "modes": compare_pacings(records, modes, pacings[0], pacings[1])}
+    return summary
+
+
+def coverage_report(records: list[dict]) -> str:
+    """Per item of the modes with notes: the segments closed before the end of speech and those noted."""
+    rows = [dict(r, note_coverage=note_coverage(r)) for r in records if r["mode"] in NOTE_MODES and "error" not in r]
+    if not rows:
+        return ""
+    table = markdown_table(rows, [("file", "file"), ("mode", "mode"), ("notes", "notes"),
+                                  ("segments_noted", "segments noted"), ("segments_closed", "segments closed"),
+                                  ("note_coverage", "coverage")])
+    return f"\nNotes per item (segments closed before the end of speech, and covered by a note by then):\n\n{table}"
+
+
+def pacing_report(summary: dict) -> str:
+    """Both pacings: per-mode medians in each, and the item-by-item differences."""
+    if "pacing_comparison" not in summary:
+        return ""
+    comparison = summary["pacing_comparison"]
+    reference, other = comparison["reference"], comparison["other"]
+    rows = [{"mode": m, "pacing": p, **v[m], "eou_detected_s": v[m]["stages_median_s"]["eou_detected_s"]}
+            for m in summary["modes"] for p, v in summary["by_pacing"].items()]
+    medians = markdown_table(rows, [("mode", "mode"), ("pacing", "pacing"), ("n", "n"),
+                                    ("median_v2v_s", "median first audio (s)"),
+                                    ("median_answer_done_s", "median answer done (s)"),
+                                    ("eou_detected_s", "median end detected (s)"),
+                                    ("median_note_coverage", "median note coverage")])
+    rows = []
+    for mode, block in comparison["modes"].items():
+        row = {"mode": mode, "pairs": block["pairs"]}
+        for key, _ in COMPARED:
+            row[f"{key}_median"], row[f"{key}_max"] = block[key]["median_diff"], block[key]["max_abs_diff"]
+        rows.append(row)
+    columns = [("mode", "mode"), ("pairs", "pairs")]
+    for key, label in COMPARED:
+        columns += [(f"{key}_median", f"{label}: median"), (f"{key}_max", "max abs diff")]
+    differences = markdown_table(rows, columns)
+    return (f"\nPacing: {reference} and {other}, per mode:\n\n{medians}\nItem by item, {other} minus {reference} "
+            f"(seconds; segments noted: a count):\n\n{differences}")
+
+
 def write_report(out: Path, records: list[dict], summary: dict, header: str) -> str:
     rows = [{"mode": m, **v} for m, v in summary["modes"].items()]
     table = markdown_table(rows, [
         ("mode", "mode"), ("n", "n"), ("median_v2v_s", "median first audio (s)"), ("p90_v2v_s", "p90 first audio (s)"),
         ("median_answer_done_s", "median answer done (s)"), ("mean_answer_done_s", "mean answer done (s)"),
-        ("median_audio_done_s", "median audio done (s)"), ("accuracy", "accuracy (MC)"), ("n_multiple_choice", "MC n")])
+        ("median_audio_done_s", "median audio done (s)"), ("accuracy", "accuracy (MC)"), ("n_multiple_choice", "MC n"),
+        ("median_note_coverage", "median note coverage")])
     stages = markdown_table([{"mode": m, **v["stages_median_s"]} for m, v in summary["modes"].items()],
                             [("mode", "mode")] + [(k, label) for k, label in STAGES])
     speculation = "".join(
@@ -157,8 +251,12 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
         f"- {name.replace('_vs_', ' vs ')}: answer done {v['median_answer_done_pct']:.1f}% lower, "
         f"first audio {v['median_v2v_pct']:.1f}% lower (medians)\n"
         for name, v in summary["reductions"].items() if v["median_answer_done_pct"] is not None)
-    text = (f"{header}\n\nSeconds from the true end of speech.\n\n{table}\nMedian waterfall (s after the end "
-            f"of speech):\n\n{stages}\n{reductions}{speculation}")
+    pacings = summary.get("pacings") or [None]
+    shown = [r for r in records if r.get("pacing", pacings[0]) == pacings[0]]  # the plots: the first pacing
+    text = (f"{header}\n\nSeconds from the true end of speech"
+            + (f" ({pacings[0]} pacing)" if len(pacings) > 1 else "") + f".\n\n{table}\nMedian waterfall (s after "
+            f"the end of speech):\n\n{stages}\n{reductions}{speculation}{coverage_report(shown)}"
+            f"{pacing_report(summary)}")
     (out / "table.md").write_text(text)
 
     plt = pyplot()
@@ -181,7 +279,7 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, key, title in zip(axes, ("v2v_s", "answer_done_s"), ("first audio", "answer done")):
         for m in modes:
-            values = sorted(r[key] for r in records if r["mode"] == m and "error" not in r)
+            values = sorted(r[key] for r in shown if r["mode"] == m and "error" not in r and r[key] is not None)
             ax.step(values, [(i + 1) / len(values) for i in range(len(values))], where="post", label=m)
         ax.set_xlabel(f"{title}: seconds after the end of speech")
         ax.set_ylabel("fraction of turns")
@@ -196,11 +294,11 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
-    from voice_livemind.bench.text import load_models
+    from voice_livemind.bench.common import load_models
     from voice_livemind.tts.piper_backend import PiperTTS
 
     config = config_from_args(args)
-    pacing = args.pacing or config.audio.pacing
+    pacings = list(dict.fromkeys(args.pacing or [config.audio.pacing]))
     try:
         inputs = find_inputs(args.folders, args.mmlu)
     except ValueError as err:
@@ -208,25 +306,28 @@ def run(args) -> int:
         return 3
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    large, small = load_models(config, ["collaboration"] if {"direct", "collaboration"} & set(args.modes) else [])
+    large, small = load_models(config, small=bool({"direct", "collaboration"} & set(args.modes)))
     shared = {"config": config, "asr": FasterWhisperBackend(config.asr), "tts": PiperTTS(config.tts)}
     records = []
-    with open(out / "records.jsonl", "w") as log, tqdm(total=len(inputs) * len(args.modes), desc="bench voice",
-                                                      unit="run") as bar:
+    with open(out / "records.jsonl", "w") as log, tqdm(total=len(inputs) * len(args.modes) * len(pacings),
+                                                      desc="bench voice", unit="run") as bar:
         for path in inputs:
             for mode in args.modes:
-                record = run_one(path, mode, shared, large, small, pacing)
-                log.write(json.dumps(record) + "\n")
-                records.append(record)
-                bar.update()
-    summary = summarise(records, args.modes)
-    summary["settings"] = {"files": [p.name for p in inputs], "pacing": pacing, "large": config.models.inference.model,
-                           "small": config.models.answer.model, "layout": config.livemind.layout,
+                for pacing in pacings:  # the pacings of one item one after the other: the same machine state
+                    record = run_one(path, mode, shared, large, small, pacing)
+                    log.write(json.dumps(record) + "\n")
+                    records.append(record)
+                    bar.update()
+    summary = summarise_pacings(records, args.modes, pacings)
+    summary["settings"] = {"files": [p.name for p in inputs], "pacing": pacings[0], "pacings": pacings,
+                           "large": config.models.inference.model, "small": config.models.answer.model,
+                           "engine": config.models.inference.engine, "layout": config.livemind.layout,
                            "hangover_ms": config.vad.hangover_ms}
     write_json(out / "summary.json", summary)
-    header = f"bench voice: {len(inputs)} spoken questions, pacing {pacing}, modes {', '.join(args.modes)}"
+    header = (f"bench voice: {len(inputs)} spoken questions, pacing {' and '.join(pacings)}, "
+              f"modes {', '.join(args.modes)}")
     print(write_report(out, records, summary, header))
     for failure in summary["failed"]:
-        print(f"no answer: {failure['file']} ({failure['mode']}): {failure['error']}")
+        print(f"no answer: {failure['file']} ({failure['mode']}, {failure.get('pacing')}): {failure['error']}")
     print(f"written to {out}/ (summary.json, records.jsonl, table.md, waterfall.png, latency_cdf.png)")
     return 0
