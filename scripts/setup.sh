@@ -18,6 +18,15 @@ if [ -z "${TORCH_SPEC:-}" ]; then
 fi
 # Install torch first so the package's own `torch>=2.4` is already satisfied and pulls nothing more.
 .venv/bin/python -c "import torch" 2>/dev/null || "${PIP[@]}" install "$TORCH_SPEC"
+# llama-cpp-python (the default CPU engine) comes from PyPI as source: the first time pip compiles llama.cpp,
+# ~4.5 min on 2 idle cores, ~10 min on busy ones (needs a C/C++ compiler and cmake); later setups reuse the
+# wheel in pip's cache. No CMAKE_ARGS: a CPU build is all the default config needs (configs/gpu.yaml runs
+# transformers); for llama.cpp on a GPU reinstall it with CMAKE_ARGS="-DGGML_CUDA=on".
+LLAMA_SPEC=$(grep -o '"llama-cpp-python==[^"]*"' pyproject.toml | tr -d '"')  # the version pyproject pins
+if ! .venv/bin/python -c "import llama_cpp" 2>/dev/null; then
+  echo "building $LLAMA_SPEC (the first time: ~4.5 min) ..."
+  "${PIP[@]}" install "$LLAMA_SPEC"
+fi
 "${PIP[@]}" install -e ".[test]"
 .venv/bin/voice-livemind models fetch
 echo "voice_livemind is set up in .venv"

@@ -1,4 +1,4 @@
-"""The chat-model protocol every backend implements (transformers here, a scripted fake in tests)."""
+"""The chat-model protocol every backend implements (llama.cpp and transformers, a scripted fake in tests)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ class Generation:
 
 class ChatModel(Protocol):
     name: str
+
+    def set_threads(self, n: int) -> None:
+        """Run the following calls on `n` CPU threads (llama.cpp: this model's context; transformers: torch's
+        process-wide intra-op threads, a no-op on CUDA). The pipeline gives recognition a core while the user
+        speaks and the answer every core once they stop."""
 
     def forget(self) -> None:
         """Drop any state kept from earlier calls (a reused key/value cache)."""

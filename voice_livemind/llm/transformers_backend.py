@@ -110,6 +110,16 @@ class TransformersChatModel:
         self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
                              if "\n" in self.tokenizer.convert_tokens_to_string([t])}
 
+    def set_threads(self, n: int) -> None:
+        """torch's intra-op threads for the following calls (process-wide: every torch model in the process
+        shares them); a no-op on CUDA."""
+        if n < 1:
+            raise ValueError(f"threads must be at least 1, got {n}")
+        if self.device == "cpu":
+            import torch
+
+            torch.set_num_threads(n)
+
     def forget(self) -> None:
         """Drop the kept key/value cache: the next call starts cold (benchmarks start every run this way)."""
         self._prefix_cache = PrefixCache()
