@@ -36,7 +36,9 @@ def test_default_yaml_gives_the_defaults():
     assert config.asr.agreement_n == 2
     assert config.asr.buffer_trim_s == 10.0
     for llm in (config.models.inference, config.models.answer):
-        assert (llm.model, llm.device, llm.dtype, llm.threads) == ("packaged:smollm2-135m-instruct", "cpu", "float32", 2)
+        assert (llm.engine, llm.model, llm.device, llm.dtype) == ("llama_cpp", "packaged:smollm2-135m-instruct", "cpu", "float32")
+    # the notes share the two cores with recognition while the user speaks; the answer has both
+    assert (config.models.inference.threads, config.models.answer.threads) == (1, 2)
     assert config.livemind.granularity == "sentence"
     assert config.livemind.min_segment_chars == 10
     assert config.livemind.actions == "simplified"
@@ -79,7 +81,7 @@ def test_user_file_changes_only_what_it_names(tmp_path):
     expected["models"]["answer"]["threads"] = 4
     assert config.to_dict() == expected
     # the sibling model and the rest of the vad section are untouched
-    assert config.models.inference.threads == 2
+    assert config.models.inference.threads == 1
     assert config.vad.speech_start_ms == 90
 
 
@@ -188,7 +190,8 @@ def test_set_override_dotted_path_yaml_value():
 
 
 def test_set_override_string_value_with_slash_and_equals():
-    config = load_config(overrides=["models.answer.model=org/name=v2"])
+    # a hub id: transformers loads it (llama_cpp, the default engine, reads .gguf files only)
+    config = load_config(overrides=["models.answer.engine=transformers", "models.answer.model=org/name=v2"])
     assert config.models.answer.model == "org/name=v2"
     assert config.models.inference.model == "packaged:smollm2-135m-instruct"
 

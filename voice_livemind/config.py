@@ -61,7 +61,7 @@ class LLMConfig:
     # llama_cpp: llama.cpp (llama-cpp-python) runs a .gguf file as it is, quantised: ~5x faster decoding than
     # transformers on CPU; the model must be a .gguf (a packaged: model, a path to a .gguf file, or a folder
     # holding one). transformers: Hugging Face transformers, for hub ids and GPUs (a GGUF is dequantised once).
-    engine: Literal["llama_cpp", "transformers"] = "transformers"
+    engine: Literal["llama_cpp", "transformers"] = "llama_cpp"
     model: str = "packaged:smollm2-135m-instruct"
     device: str = "cpu"  # "cpu", "cuda", "auto" (llama_cpp: cuda/auto offload every layer when its build can)
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # transformers only (a GGUF keeps its own)
@@ -71,8 +71,9 @@ class LLMConfig:
 
 @dataclass
 class ModelsConfig:
-    inference: LLMConfig = field(default_factory=LLMConfig)  # writes notes while the user speaks
-    answer: LLMConfig = field(default_factory=LLMConfig)  # answers once the utterance ends
+    # writes notes while the user speaks, on 1 thread: recognition has the other core meanwhile
+    inference: LLMConfig = field(default_factory=lambda: LLMConfig(threads=1))
+    answer: LLMConfig = field(default_factory=LLMConfig)  # answers once the utterance ends, on every core
 
 
 @dataclass
