@@ -33,9 +33,11 @@ class ScriptedASR:
         self.words = words  # (start, end, text), times relative to the buffer start
         self.cost_s = cost_s
         self.calls = 0
+        self.starts: list[float] = []  # clock time at which each pass began
 
     def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
         self.calls += 1
+        self.starts.append(self.clock.now())
         self.clock.sleep(self.cost_s)
         heard_until = audio.shape[0] / RATE
         return [Word(s, e, w) for s, e, w in self.words if e <= heard_until]

@@ -51,13 +51,14 @@ def test_a_note_running_at_the_end_yields_with_the_preemptive_schedule(schedule)
     events, _, _ = run(one_question(), QUESTION + QUICKLY, note_s=0.5, **{"livemind.schedule": schedule,
                                                                 "answer.speculative": "false"})
     ended = of(events, ev.SpeechEnded)[0]
-    eou = ended.t - ended.audio_t
+    assert ended.t - ended.audio_t == pytest.approx(0.6)  # the VAD decides beside the lanes, on time
+    answer_wait = of(events, ev.AnswerStarted)[0].t - ended.t
     if schedule == "sequential":
-        assert eou > 0.6 + 1.0  # the paper's schedule: the note runs to its end first
+        assert answer_wait > 1.0  # the paper's schedule: the note runs to its end first
         assert not of(events, ev.NoteYielded)
     else:
-        # it yields at its next token once the pause pass is due (0.5 s), then the pass (0.3 s) runs
-        assert eou <= 0.6 + 0.5 + 1e-6
+        # it yields at its next token (0.5 s at most) and the answer starts at once
+        assert answer_wait <= 0.5 + 1e-6
         assert of(events, ev.NoteYielded) and all(n.t < ended.t for n in of(events, ev.Note))
     assert of(events, ev.TurnDone)
 
@@ -103,34 +104,29 @@ def test_no_speculation_while_the_text_sounds_unfinished():
 
 
 def test_a_yielded_note_resumes_from_its_partial_reply():
-    # The pause comes while the question's note is being written, slowly: the note yields in the pause
-    # and goes on from its partial reply (prefilled, not generated again) when speech resumes. The
-    # unfinished "Please answer" closes no segment, so the resumed call covers the same one.
-    events, backends, _ = run(question_pause_follow_up(pause_s=0.3), QUESTION + FOLLOW_UP, note_s=0.25,
-                              **{"answer.speculative": "false"})
+    # A slow note is being written when a pause makes a speculative answer due: the note yields to it.
+    # Speech resumes, the speculation is discarded, and the note goes on from its partial reply
+    # (prefilled, not generated again) for the same segment.
+    events, backends, _ = run(question_pause_follow_up(pause_s=0.45), QUESTION + QUICKLY + FOLLOW_UP, note_s=0.25)
     yielded = [y for y in of(events, ev.NoteYielded) if y.partial != "action"]  # not stopped in its prefill
     assert yielded and yielded[0].partial.startswith("action inference.")
+    assert of(events, ev.SpeculationStarted)[0].t >= yielded[0].t and of(events, ev.SpeculationDiscarded)
     prefixes = backends.inference_model.prefixes
     resumed = prefixes.index(yielded[0].partial)  # a later call started from it ...
     calls = backends.inference_model.calls
-    assert resumed > 0 and calls[resumed][-1]["content"] == "What is two plus two?"  # ... for the same segment
+    assert resumed > 0 and calls[resumed][-1]["content"] == calls[resumed - 1][-1]["content"]  # ... same segment
 
 
-@pytest.mark.parametrize("backlog_s", [0.0, 1.4])
-def test_notes_yield_to_recognition_when_it_falls_behind(backlog_s):
-    # 8 s of speech, a sentence every 0.8 s, notes of 4 s each (0.2 s a token): without the backlog
-    # limit a note holds the lane for seconds and the audio waiting for a pass piles up.
+def test_recognition_keeps_its_cadence_while_long_notes_run():
+    # 8 s of speech, a sentence every 0.8 s, notes of 4 s each (0.2 s a token): the notes run on the model's
+    # lane, recognition on its own, so a pass starts whenever one is due (every 0.7 s of audio).
     words = [(0.3 + 0.8 * i, 1.0 + 0.8 * i, f" Sentence number {i}.") for i in range(10)]
     audio = np.concatenate([silence(0.51), tone(8.0), silence(2.0)])
-    events, _, _ = run(audio, words, note_s=0.2, **{"livemind.asr_backlog_s": backlog_s,
-                                                    "answer.speculative": "false"})
+    events, _, _ = run(audio, words, note_s=0.2, **{"answer.speculative": "false"})
     ended = of(events, ev.SpeechEnded)[0]
     passes = [e for e in of(events, ev.TranscriptUpdate) if not e.final and e.t < ended.t]
     starts = [0.51] + [e.t - e.compute_s for e in passes]
     longest_gap = max(b - a for a, b in zip(starts, starts[1:]))
-    if backlog_s:
-        # a pass starts at most one token after the backlog is reached (+ the pass before it)
-        assert longest_gap <= backlog_s + 0.3 + 0.2 + 0.05
-        assert of(events, ev.NoteYielded) and of(events, ev.Note)
-    else:
-        assert longest_gap > 2.0
+    assert longest_gap <= 0.7 + 0.03 + 1e-6  # the interval, rounded up to a frame
+    notes = of(events, ev.Note)
+    assert notes and any(n.compute_s > 2.0 for n in notes)  # and the long notes ran meanwhile

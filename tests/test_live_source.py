@@ -7,7 +7,7 @@ import pytest
 
 from voice_livemind.audio.live import LiveSource
 from voice_livemind.audio.source import ArraySource
-from voice_livemind.clock import VirtualClock
+from voice_livemind.clock import RealClock, VirtualClock
 from voice_livemind.config import ConversationConfig
 from voice_livemind.conversation import Conversation
 
@@ -17,8 +17,7 @@ def test_array_source_hands_out_frames_as_the_clock_reaches_their_end():
     source = ArraySource(np.zeros(16000, np.float32), 30)
     assert source.ready(0.0) == []
     assert [f.t for f in source.ready(0.061)] == pytest.approx([0.0, 0.03])
-    source.wait(clock)
-    assert clock.now() == pytest.approx(0.09)
+    assert source.next_arrival() == pytest.approx(0.09) and not source.waiting()
     rest = source.ready(10.0)
     assert rest[-1].samples.shape == (480,) and source.exhausted  # the short last frame is padded
 
@@ -48,13 +47,14 @@ def test_live_source_is_bounded_and_drops_the_oldest():
     assert frames[0].t == pytest.approx(-0.3 + 0.21)  # the newest three, still timed by sample count
 
 
-def test_live_source_wait_wakes_up_when_a_frame_is_pushed():
-    source = LiveSource(VirtualClock(), frame_ms=30, idle_wait_s=5.0)
+def test_a_push_wakes_a_scheduler_waiting_on_the_clock():
+    clock = RealClock()
+    source = LiveSource(clock, frame_ms=30, idle_wait_s=5.0)
     timer = threading.Timer(0.05, source.push, args=(np.zeros(480, np.float32),))
     timer.start()
-    source.wait(None)  # returns on the push, long before idle_wait_s
+    assert clock.wait_for(source.waiting, clock.now() + 5.0)  # returns on the push, long before 5 s
     timer.join()
-    assert len(source.ready(0.0)) == 1
+    assert clock.now() < 2.0 and len(source.ready(0.0)) == 1
 
 
 def test_conversation_is_bounded_in_turns_and_characters():

@@ -166,3 +166,36 @@ class BargeInIgnored(Event):
 
     audio_t: float
     speech_s: float  # how much of it the VAD called speech
+
+
+class EventLog:
+    """The pipeline's events, oldest first. `keep_turns` > 0 bounds it for long sessions: once a turn is
+    done, only the events of the last `keep_turns` turns are kept (0 keeps everything: a replay)."""
+
+    def __init__(self, keep_turns: int = 0):
+        self.keep_turns = keep_turns
+        self._events: list[Event] = []
+
+    def append(self, event: Event) -> None:
+        self._events.append(event)
+        if self.keep_turns > 0 and isinstance(event, TurnDone):
+            oldest = event.turn - self.keep_turns + 1
+            self._events = [e for e in self._events if e.turn >= oldest]
+
+    def drop_before(self, turn: int) -> None:
+        self._events = [e for e in self._events if e.turn >= turn]
+
+    def all(self) -> list[Event]:
+        return list(self._events)
+
+    def of_turn(self, turn: int) -> list[Event]:
+        return [e for e in self._events if e.turn == turn]
+
+    def __iter__(self):
+        return iter(list(self._events))
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __getitem__(self, index):
+        return self._events[index]

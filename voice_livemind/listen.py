@@ -24,10 +24,9 @@ def format_latency(lat: dict) -> str:
             f"{fmt('first_token_s')}, first audio {fmt('first_audio_s')}, answer done {fmt('answer_done_s')}")
 
 
-def prune_events(events: list[ev.Event], keep_from_turn: int) -> None:
+def prune_events(events: ev.EventLog, keep_from_turn: int) -> None:
     """Drop the events of turns before `keep_from_turn` (a live session would otherwise keep them all)."""
-    keep = [e for e in events if e.turn >= keep_from_turn]
-    events[:] = keep
+    events.drop_before(keep_from_turn)
 
 
 class LiveStatus:
@@ -81,14 +80,8 @@ def listen(config: Config, backends: Backends, mode: str | None = None, input_de
     source = LiveSource(clock, config.vad.frame_ms, config.audio.sample_rate)
     sink = SpeakerSink(sd, backends.tts.sample_rate, device=output_device)
     status = LiveStatus(out)
-    pipeline: Pipeline | None = None
-
-    def on_event(event: ev.Event) -> None:
-        status(event)
-        if isinstance(event, ev.TurnDone):
-            prune_events(pipeline.events, event.turn)
-
-    pipeline = Pipeline(config, backends, clock, sink, mode=mode, on_event=on_event)
+    # A live session keeps the events of its last turn only: memory stays bounded over hours.
+    pipeline = Pipeline(config, backends, clock, sink, mode=mode, on_event=status, keep_turns=1)
     worker = threading.Thread(target=pipeline.run_source, args=(source,), name="voice-livemind-lane", daemon=True)
     with Microphone(sd, source, device=input_device, sample_rate=config.audio.sample_rate,
                     block_ms=config.vad.frame_ms):

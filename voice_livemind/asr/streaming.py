@@ -1,7 +1,9 @@
 """Streaming recognition of one turn by repeated re-transcription of a growing audio buffer.
 
-The pipeline drives it step by step (`append`, `due`, `step`, `finish`) and owns time and threads: this
-class only decides what audio and prompt each pass sees and what is committed. The two costs that made
+The pipeline drives it (`append`, `due`, `take_pass`, `apply_pass`, `finish`) and owns time and threads:
+this class only decides what audio and prompt each pass sees and what is committed. A pass is taken on the
+scheduler's thread (a copy of the buffer and the prompt), recognised on the recognition lane while more
+audio is appended, and applied back on the scheduler's thread; `step` does all three at once. The two costs that made
 the reference implementation fall behind on two cores are bounded here: the buffer is trimmed at
 committed sentence ends, and the backend is asked for one pass per `interval_s` of new audio.
 """
@@ -27,6 +29,16 @@ class ASRBackend(Protocol):
 
 
 @dataclass(frozen=True)
+class PassRequest:
+    """What one recognition pass hears: the buffer as it was when the pass was taken."""
+
+    audio: np.ndarray
+    prompt: str
+    audio_t0: float  # input time of audio[0]
+    heard_until: float  # input time of the end of `audio`
+
+
+@dataclass(frozen=True)
 class Transcript:
     stable: str  # committed text: will not change any more
     unstable: str  # the latest hypothesis beyond it: may still change
@@ -46,7 +58,8 @@ class StreamingASR:
         self._chunks: list[np.ndarray] = []
         self._buffer = np.zeros(0, dtype=np.float32)
         self._buffer_t0 = audio_t0  # input-stream time of the buffer's first sample
-        self._new_samples = 0  # appended since the last recognition pass
+        self._new_samples = 0  # appended since the last pass was taken
+        self._heard_until = audio_t0  # input time up to which the last applied pass heard the audio
         self._agreement = LocalAgreement(self.config.agreement_n)
 
     @property
@@ -59,13 +72,13 @@ class StreamingASR:
 
     @property
     def pending_s(self) -> float:
-        """Seconds of audio appended since the last recognition pass."""
+        """Seconds of audio appended since the last pass was taken."""
         return self._new_samples / self.sample_rate
 
     @property
     def heard_until(self) -> float:
-        """Input-stream time up to which the last recognition pass heard the audio."""
-        return self._buffer_t0 + (self._samples() - self._new_samples) / self.sample_rate
+        """Input-stream time up to which the last applied recognition pass heard the audio."""
+        return self._heard_until
 
     def append(self, samples: np.ndarray) -> None:
         samples = np.asarray(samples, dtype=np.float32).reshape(-1)
@@ -76,19 +89,37 @@ class StreamingASR:
         """True once `interval_s` of audio arrived since the last pass."""
         return self._new_samples >= self.config.interval_s * self.sample_rate
 
-    def step(self) -> Transcript:
-        """One recognition pass over the whole buffer; commits what the last n passes agree on."""
-        if self._samples() > 0:
-            self._agreement.insert(self._recognise())
-            self._trim()
+    def take_pass(self) -> PassRequest:
+        """The audio and prompt of the next pass: the whole buffer as it is now."""
+        audio = self._audio().copy()
+        self._new_samples = 0
+        return PassRequest(audio, self.prompt(), self._buffer_t0, self._buffer_t0 + audio.shape[0] / self.sample_rate)
+
+    def apply_pass(self, request: PassRequest, words: list[Word]) -> Transcript:
+        """Take a pass's words (times relative to its audio): commits what the last n passes agree on."""
+        self._agreement.insert([w.shifted(request.audio_t0) for w in words])
+        self._heard_until = max(self._heard_until, request.heard_until)
+        self._trim()
         return self.transcript()
+
+    def recognise(self, request: PassRequest) -> list[Word]:
+        """Run the backend on a pass (on any thread: it touches no state of this object)."""
+        return self.backend.transcribe(request.audio, request.prompt)
+
+    def step(self) -> Transcript:
+        """One recognition pass over the whole buffer, here and now."""
+        if self._samples() == 0:
+            return self.transcript()
+        request = self.take_pass()
+        return self.apply_pass(request, self.recognise(request))
 
     def finish(self, hear_rest: bool = True) -> Transcript:
         """End of utterance: recognise whatever audio the last pass has not seen and commit everything,
         so the tail of the utterance is never dropped. `hear_rest=False` when the caller knows that audio is
-        only the trailing silence: the last pass's hypothesis is committed as it is (a pass saved)."""
+        only the trailing silence (or has just applied the pass that heard it): the last pass's hypothesis
+        is committed as it is."""
         if hear_rest and self._new_samples > 0:
-            self._agreement.insert(self._recognise())
+            self.step()
         self._agreement.flush()
         return self.transcript(final=True)
 
@@ -112,12 +143,6 @@ class StreamingASR:
             return text
         cut = text[-limit:]
         return cut.split(" ", 1)[1] if " " in cut else cut  # do not start on half a word
-
-    def _recognise(self) -> list[Word]:
-        audio = self._audio()
-        self._new_samples = 0
-        words = self.backend.transcribe(audio, self.prompt())
-        return [w.shifted(self._buffer_t0) for w in words]
 
     def _trim(self) -> None:
         """Keep the cost per pass bounded: once the buffer is longer than `buffer_trim_s`, drop the audio

@@ -60,6 +60,7 @@ class LiveSource:
                 self._emit(self._partial[: self._step].copy())
                 self._partial = self._partial[self._step :]
             self._cond.notify_all()
+        self._clock.notify()
 
     def _emit(self, chunk: np.ndarray) -> None:
         self._frames.append(AudioFrame(self._origin + self._framed / self._rate, chunk))
@@ -76,6 +77,7 @@ class LiveSource:
             self._partial = np.zeros(0, dtype=np.float32)
             self._closed = True
             self._cond.notify_all()
+        self._clock.notify()
 
     def ready(self, now: float) -> list[AudioFrame]:
         """Every frame pushed so far (live frames have all arrived by the time they are pushed)."""
@@ -84,8 +86,10 @@ class LiveSource:
             self._frames.clear()
             return out
 
-    def wait(self, clock) -> None:
-        """Block until a frame is pushed or the source closes, at most `idle_wait_s` (so a cancel is seen)."""
-        with self._cond:
-            if not self._frames and not self._closed:
-                self._cond.wait(self._idle_wait_s)
+    def next_arrival(self) -> float:
+        """Live frames are announced by `push` (it wakes the clock); look again after `idle_wait_s` anyway,
+        so a cancel is seen."""
+        return self._clock.now() + self._idle_wait_s
+
+    def waiting(self) -> bool:
+        return bool(self._frames)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,8 +119,12 @@ class FrameSource(Protocol):
         """The frames that have fully arrived by clock time `now`, in order; each is handed out once."""
         ...
 
-    def wait(self, clock) -> None:
-        """Idle until the next frame may have arrived (returns at once when exhausted)."""
+    def next_arrival(self) -> float:
+        """Clock time by which the next frame may have arrived (math.inf: none will, or unknown)."""
+        ...
+
+    def waiting(self) -> bool:
+        """A frame has arrived and waits to be taken (sources fed from another thread)."""
         ...
 
 
@@ -139,6 +144,8 @@ class ArraySource:
             out.append(self._frames.popleft())
         return out
 
-    def wait(self, clock) -> None:
-        if self._frames:
-            clock.sleep_until(self._frames[0].t + self._frames[0].duration)
+    def next_arrival(self) -> float:
+        return self._frames[0].t + self._frames[0].duration if self._frames else math.inf
+
+    def waiting(self) -> bool:
+        return False  # frames arrive on the clock: `next_arrival` says when

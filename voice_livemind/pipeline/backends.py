@@ -1,0 +1,99 @@
+"""The model backends a pipeline runs on, and the protocols of its audio output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from voice_livemind.asr import ASRBackend
+from voice_livemind.config import Config, LLMConfig
+from voice_livemind.llm.base import ChatModel
+
+
+class TTS(Protocol):
+    sample_rate: int
+
+    def synthesize(self, text: str) -> Iterator[np.ndarray]: ...
+
+
+class Sink(Protocol):
+    """Where the answer's audio goes. A sink that plays audio also has `stop()`: drop what is queued
+    (barge-in); the pipeline calls it when present."""
+
+    def write(self, samples: np.ndarray, sample_rate: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Backends:
+    is_speech: Callable[[np.ndarray], bool]
+    asr: ASRBackend
+    inference_model: ChatModel
+    answer_model: ChatModel
+    tts: TTS
+
+
+class WithThreads:
+    """One loaded model serving a role with its own thread count: the notes run on one core beside
+    recognition, the answer at the end of the turn may take the whole machine. Sharing the model keeps the
+    notes' key/value cache for the answer."""
+
+    def __init__(self, model: ChatModel, threads: int):
+        self.model = model
+        self.threads = threads
+        self.name = model.name
+
+    def __getattr__(self, name):  # forget, snapshot, restore, ... go to the model itself
+        return getattr(self.model, name)
+
+    def _use(self) -> None:
+        set_threads = getattr(self.model, "set_threads", None)
+        if set_threads is not None:
+            set_threads(self.threads)
+
+    def prefill(self, messages) -> None:
+        self._use()
+        self.model.prefill(messages)
+
+    def generate(self, messages, max_new_tokens, **kwargs):
+        self._use()
+        return self.model.generate(messages, max_new_tokens, **kwargs)
+
+
+def _same_model(a: LLMConfig, b: LLMConfig) -> bool:
+    """The two roles can share one loaded model (their thread counts may differ)."""
+    return (a.model, a.device, a.dtype, getattr(a, "engine", None)) == (b.model, b.device, b.dtype,
+                                                                         getattr(b, "engine", None))
+
+
+def _load_chat_model(config: LLMConfig) -> ChatModel:
+    try:
+        from voice_livemind.llm import load_chat_model
+    except ImportError:  # before the engine factory existed
+        from voice_livemind.llm.transformers_backend import TransformersChatModel as load_chat_model
+    return load_chat_model(config)
+
+
+def load_backends(config: Config, mode: str) -> Backends:
+    """The real models. When both roles name the same model it is loaded once and shared."""
+    from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+    from voice_livemind.tts.piper_backend import PiperTTS
+    from voice_livemind.vad.endpointer import WebRtcClassifier
+
+    roles = config.models
+    answer = _load_chat_model(roles.answer)
+    if _same_model(roles.inference, roles.answer):
+        inference = WithThreads(answer, roles.inference.threads)
+        answer = WithThreads(answer, roles.answer.threads)
+    else:
+        inference = _load_chat_model(roles.inference) if mode == "livemind" else answer
+    return Backends(
+        is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
+        asr=FasterWhisperBackend(config.asr),
+        inference_model=inference,
+        answer_model=answer,
+        tts=PiperTTS(config.tts),
+    )

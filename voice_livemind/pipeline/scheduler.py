@@ -1,0 +1,428 @@
+"""The scheduler: one thread that owns the pipeline's state, the turn and the clock, and three compute lanes.
+
+Lanes (each a worker thread, see lanes.py): `asr` runs recognition passes, `llm` the language model (the
+prompts' fixed start, LiveMind notes, the answer), `tts` speech synthesis. While the user speaks,
+recognition and notes run at the same time on their own cores; after the turn, synthesis of one sentence
+overlaps generation of the next.
+
+The scheduler's loop: take the audio frames that have arrived (VAD, endpointing, the recognition buffer,
+barge-in), handle what the lanes sent back (transcripts, notes, answer text and audio), give idle lanes
+their next job, and wait on the clock for the next frame or message. Data flows one way: jobs get their
+inputs when submitted and return results as messages; only this thread changes state or emits events.
+
+A turn: IDLE -> LISTENING (speech started) -> ENDING (the VAD decided the end; the final transcript is being
+made) -> ANSWERING (the answer is generated and spoken) -> IDLE. With the preemptive schedule a running note
+is stopped (it yields, and resumes from its partial reply if the user goes on) when the turn ends or when a
+speculative answer is due: in a pause that may end the turn, once a recognition pass has heard all the
+speech, livemind starts the answer with its output held; the VAD's confirmation releases it, resumed
+speech discards it.
+
+Barge-in: speech heard while the assistant answers is a candidate; once it has lasted
+`barge_in.min_speech_ms` the answer is stopped (generation and synthesis at their next check, the sink's
+playback at once), a BargeIn event is emitted and the new turn starts with the candidate's audio.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import threading
+from collections import deque
+from typing import Callable
+
+import numpy as np
+
+from voice_livemind import events as ev
+from voice_livemind.asr import StreamingASR
+from voice_livemind.audio.source import ArraySource, AudioFrame, FrameSource
+from voice_livemind.config import Config
+from voice_livemind.conversation import Conversation
+from voice_livemind.livemind import prompts
+from voice_livemind.livemind.loop import LiveMindLoop
+from voice_livemind.modes import Mode
+from voice_livemind.pipeline.answer import Answer, AnswerContext, AnswerRequest
+from voice_livemind.pipeline.backends import Backends, Sink
+from voice_livemind.pipeline.barge_in import Candidate
+from voice_livemind.pipeline.lanes import Inbox, Job, Lane
+from voice_livemind.vad.endpointer import Boundary, Endpointer, sounds_unfinished
+
+
+class TurnState(enum.Enum):
+    IDLE = "idle"  # no turn: waiting for speech
+    LISTENING = "listening"  # the user speaks (pauses included)
+    ENDING = "ending"  # the end was decided: the final transcript is being made
+    ANSWERING = "answering"  # the answer is generated and spoken
+
+
+class Pipeline:
+    def __init__(self, config: Config, backends: Backends, clock, sink: Sink, mode: str | None = None,
+                 on_event: Callable[[ev.Event], None] | None = None, keep_turns: int = 0):
+        self.config = config
+        self.mode = Mode.parse(mode or config.mode)
+        self.backends = backends
+        self.clock = clock
+        self.sink = sink
+        self.on_event = on_event
+        self.events = ev.EventLog(keep_turns)
+        self.endpointer = Endpointer(config.vad, backends.is_speech)
+        self.asr = StreamingASR(backends.asr, config.asr, config.audio.sample_rate)
+        self.livemind = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty)
+        self.conversation = Conversation(config.conversation)
+        self.turn = 0
+        self.state = TurnState.IDLE
+        self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
+        self._start_frames = max(1, math.ceil(config.vad.speech_start_ms / config.vad.frame_ms))
+        self._barge_frames = max(1, math.ceil(config.barge_in.min_speech_ms / config.vad.frame_ms))
+        self._preemptive = config.livemind.schedule == "preemptive"
+        self._cancel = threading.Event()
+        self._candidate: Candidate | None = None
+        self._queued: tuple[Candidate, Boundary] | None = None  # barge-in off: speech over the answer waits
+        self._segments_seen: tuple[str, ...] = ()
+        self._warm_due = False
+        self._note: Job | None = None  # the running note call
+        self._speculation: Answer | None = None
+        self._answer: Answer | None = None  # the answer being generated or spoken
+        self._answer_due: str | None = None  # the transcript to answer once the model's lane is free
+        self._ending_since = 0.0
+        self._playback_end = 0.0  # clock time at which the answer audio written so far has played
+        self._inbox = Inbox(clock)
+        self.lanes: dict[str, Lane] = {}
+
+    def cancel(self) -> None:
+        """Stop now, from any thread: running model calls end at their next token and `run` returns."""
+        self._cancel.set()
+        for lane in list(self.lanes.values()):
+            lane.cancel()
+        self.clock.notify()
+
+    def emit(self, cls, turn: int | None = None, **fields) -> ev.Event:
+        event = cls(t=self.clock.now(), turn=self.turn if turn is None else turn, **fields)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def run(self, samples: np.ndarray) -> list[ev.Event]:
+        """Replay a whole 16 kHz signal as if it were arriving on the clock."""
+        return self.run_source(ArraySource(samples, self.config.vad.frame_ms, self.config.audio.sample_rate))
+
+    def run_source(self, source: FrameSource) -> list[ev.Event]:
+        """Run until the source is exhausted and the last turn answered, or `cancel` is called."""
+        self.clock.enter()
+        try:
+            self.lanes = {name: Lane(name, self.clock, self._inbox) for name in ("asr", "llm", "tts")}
+            while not self._cancel.is_set():
+                for frame in source.ready(self.clock.now()):
+                    self._feed(frame)
+                for message in self._inbox.take():
+                    message()
+                if source.exhausted and self.endpointer.in_speech:  # the input ended while someone spoke
+                    self._on_boundary(self.endpointer.end_of_input())
+                self._schedule()
+                if source.exhausted and self._all_done():
+                    break
+                self.clock.wait_for(lambda: bool(self._inbox) or self._cancel.is_set() or source.waiting(),
+                                    self._wake_at(source))
+        finally:
+            for lane in self.lanes.values():
+                lane.close()
+            self.clock.leave()
+            for lane in self.lanes.values():
+                lane.join()
+            self.sink.close()
+        return self.events.all()
+
+    def _wake_at(self, source: FrameSource) -> float:
+        """When the loop must look again even if no message comes: the next frame, or the end of playback
+        when something waits for the assistant to fall silent."""
+        wake = source.next_arrival()
+        if (self._queued is not None or self._candidate is not None) and self._playing():
+            wake = min(wake, self._playback_end)
+        return wake
+
+    def _all_done(self) -> bool:
+        return (self.state is TurnState.IDLE and self._candidate is None and self._queued is None
+                and not self._inbox
+                and all(lane.idle for lane in self.lanes.values()))
+
+    def _schedule(self) -> None:
+        """Give the idle lanes their next job, in order of priority."""
+        asr, llm = self.lanes["asr"], self.lanes["llm"]
+        if self._queued is not None and self.state is TurnState.IDLE and not self._playing():
+            (candidate, boundary), self._queued = self._queued, None
+            self._start_turn(candidate.audio_t, candidate.frames)  # the utterance said over the answer
+            self._on_boundary(boundary)
+        if self.state is TurnState.LISTENING:
+            if asr.idle and self._asr_due():
+                self._recognise()
+            if self._speculation_due():
+                if llm.idle:
+                    self._speculate()
+                elif self._preemptive and self._note is not None:
+                    self._note.stop.set()  # the note yields to the answer that may end the turn
+            elif llm.idle and self._warm_due:
+                self._warm()
+            elif llm.idle and self.mode is Mode.LIVEMIND and self._speculation is None and self.livemind.pending():
+                self._write_note()
+        if self.state is TurnState.ENDING and asr.idle:
+            if self._speech_unheard():
+                self._recognise()  # the final pass: the last words have not been heard yet
+            else:
+                self._final_transcript()
+        if self.state is TurnState.ANSWERING and self._answer_due is not None and llm.idle:
+            text, self._answer_due = self._answer_due, None
+            self._answer = self._new_answer(text, speculative=False)
+            self._answer.start()
+
+    # -- listening -------------------------------------------------------------------------------------
+    def _feed(self, frame: AudioFrame) -> None:
+        candidate = self._candidate
+        if candidate is not None and not candidate.confirmed and not self._speaking():
+            self._start_candidate_turn()  # the answer ended meanwhile: an ordinary new turn
+            candidate = None
+        in_turn = self.endpointer.in_speech and candidate is None
+        if in_turn:
+            self.asr.append(frame.samples)
+        elif candidate is not None:
+            candidate.frames.append(frame)
+        else:
+            self._preroll.append(frame)
+        mute = self.config.barge_in.suppress_while_playing and not in_turn and self._playing()
+        boundary = self.endpointer.push(frame.t, frame.samples, mute=mute)
+        if candidate is not None:
+            candidate.push(self.endpointer.last_speech)
+        if in_turn and self.endpointer.last_speech and self._speculation is not None:
+            self._discard_speculation("speech")  # the user goes on: the pause did not end the turn
+        if boundary is not None:
+            self._on_boundary(boundary)
+        candidate = self._candidate
+        if (candidate is not None and not candidate.confirmed and self.config.barge_in.enabled
+                and candidate.run >= self._barge_frames):
+            self._barge_in(frame.t + frame.duration)
+
+    def _on_boundary(self, boundary: Boundary) -> None:
+        if boundary.kind == "start":
+            frames = list(self._preroll)
+            self._preroll.clear()
+            if self._speaking():
+                self._candidate = Candidate(boundary.audio_t, frames, run=self._start_frames,
+                                            longest=self._start_frames)
+            else:
+                self._start_turn(boundary.audio_t, frames)
+            return
+        candidate, self._candidate = self._candidate, None
+        if candidate is not None and not self.config.barge_in.enabled:
+            self._queued = (candidate, boundary)  # half duplex: answered once the answer has been said
+            return
+        if candidate is not None:  # too short to interrupt: a cough, a click, an echo
+            self._preroll.extend(candidate.frames)
+            self.emit(ev.BargeInIgnored, audio_t=candidate.audio_t,
+                      speech_s=round(candidate.longest * self.config.vad.frame_ms / 1000, 3))
+            return
+        self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
+                  detected_audio_t=self.endpointer.position)
+        self.state, self._ending_since = TurnState.ENDING, self.clock.now()
+        if self._preemptive and self._note is not None:
+            self._note.stop.set()  # the note yields to the end of the turn
+
+    def _start_turn(self, audio_t: float, frames: list[AudioFrame]) -> None:
+        self.turn += 1
+        self.state = TurnState.LISTENING
+        self.asr.reset(frames[0].t if frames else audio_t)
+        for frame in frames:
+            self.asr.append(frame.samples)
+        self.livemind.reset(self.conversation.messages())  # the notes belong to one turn, the history does not
+        self._segments_seen = ()
+        self._warm_due = self.mode is not Mode.TRANSCRIBE
+        self.emit(ev.SpeechStarted, audio_t=audio_t)
+
+    def _start_candidate_turn(self) -> None:
+        candidate, self._candidate = self._candidate, None
+        self._start_turn(candidate.audio_t, candidate.frames)
+
+    def _speech_unheard(self) -> bool:
+        """Some of the speech heard by the VAD has not been through a recognition pass yet."""
+        return self.asr.heard_until < self.endpointer.speech_end - 1e-6
+
+    def _asr_due(self) -> bool:
+        """A pass every `interval_s` of new audio while speech is heard. In a pause only a pass that hears
+        speech not heard yet, when due or once the pause lasted `pause_pass_ms`: its text serves the end
+        decision and a speculative answer, and it makes the final pass unnecessary."""
+        pause = self.endpointer.pause_s
+        if pause == 0.0:
+            return self.asr.due()
+        return self._speech_unheard() and (self.asr.due() or pause >= self.config.asr.pause_pass_ms / 1000)
+
+    def _recognise(self) -> None:
+        request, turn = self.asr.take_pass(), self.turn
+
+        def done(words) -> None:
+            if turn != self.turn or words is None:
+                return  # a pass of a turn that has ended (barge-in) or was dropped
+            transcript = self.asr.apply_pass(request, words)
+            if self.state is not TurnState.LISTENING:
+                return  # the final pass: the final transcript follows
+            self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
+                      compute_s=self.clock.now() - job.started, heard_until=request.heard_until,
+                      words=transcript.words)
+            self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
+            if self.mode is Mode.LIVEMIND:
+                self._observe(transcript.stable)
+
+        job = self.lanes["asr"].submit(Job("recognise", lambda job: self.asr.recognise(request), done))
+
+    def _observe(self, stable: str) -> None:
+        dropped = self.livemind.observe(stable)
+        if dropped:
+            self.emit(ev.MemoryTruncated, kept=len(self.livemind.memory.entries), dropped=dropped)
+        segments = tuple(self.livemind.segments)
+        if segments != self._segments_seen:
+            self._segments_seen = segments
+            self.emit(ev.SegmentsClosed, segments=segments)
+
+    def _final_transcript(self) -> None:
+        transcript = self.asr.finish(hear_rest=False)
+        self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
+                  compute_s=self.clock.now() - self._ending_since, heard_until=self.asr.heard_until,
+                  words=transcript.words)
+        spec, self._speculation = self._speculation, None
+        if spec is not None:
+            if transcript.stable == spec.text:
+                self.emit(ev.SpeculationUsed, compute_s=round(self.clock.now() - spec.started, 4),
+                          complete=spec.done)
+                self.state, self._answer = TurnState.ANSWERING, spec
+                spec.release()
+                if spec.done:
+                    self._answer_finished(spec)
+                return
+            self._speculation = spec
+            self._discard_speculation("transcript")
+        if not transcript.stable.strip() or self.mode is Mode.TRANSCRIBE:
+            self.state = TurnState.IDLE
+            self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
+            return
+        self.state, self._answer_due = TurnState.ANSWERING, transcript.stable
+
+    # -- thinking --------------------------------------------------------------------------------------
+    def _warm(self) -> None:
+        """While the user speaks, put the fixed start of this turn's prompts (system prompt + conversation)
+        into the model's key/value cache, so the end of the turn prefills only what the user said. Every
+        mode does this: it is not LiveMind, any pipeline can."""
+        self._warm_due = False
+        system = self.config.livemind.prompts
+        if self.mode is Mode.LIVEMIND:
+            start = self.livemind.prompt_start()  # the answer prompt of the single layout differs: not warmed
+            models = [self.backends.inference_model, self.backends.answer_model]
+        else:
+            start = self.conversation.with_history([{"role": "system", "content": system.baseline_system
+                                                     if self.mode is Mode.BASELINE else system.answer_system}])
+            models = [self.backends.answer_model]
+        distinct = list({id(getattr(m, "model", m)): m for m in models}.values())  # a shared model once
+        self.lanes["llm"].submit(Job("warm", lambda job: [m.prefill(start) for m in distinct]))
+
+    def _write_note(self) -> None:
+        request, turn = self.livemind.prepare(), self.turn
+        if request is None:
+            return
+
+        def done(generation) -> None:
+            self._note = None
+            if turn != self.turn or generation is None:
+                return
+            result = self.livemind.complete(request, generation)
+            compute_s = self.clock.now() - job.started
+            if result.yielded:
+                self.emit(ev.NoteYielded, segments=result.segments, partial=generation.text, compute_s=compute_s)
+            else:
+                self.emit(ev.Note, action=result.action.name, text=result.action.content,
+                          segments=result.segments, compute_s=compute_s, parsed=result.action.parsed)
+
+        job = self._note = self.lanes["llm"].submit(Job("note", lambda job: request.run(job.stop), done))
+
+    # -- answering -------------------------------------------------------------------------------------
+    def _new_answer(self, text: str, speculative: bool) -> Answer:
+        system = self.config.livemind.prompts
+        prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
+        if self.mode is Mode.LIVEMIND:
+            messages = self.livemind.answer_messages(text)  # the history is in it, where the notes had it
+        else:  # baseline: reasoning first, no forced start; direct: the answer prompt without notes
+            reasoning = self.mode is Mode.BASELINE
+            messages = self.conversation.with_history(
+                prompts.baseline_messages(system.baseline_system if reasoning else system.answer_system, text))
+            if reasoning:
+                prefix, choices = "", ()
+        # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
+        max_sentences = 0 if self.mode is Mode.BASELINE else self.config.answer.max_sentences
+        context = AnswerContext(self.config, self.mode.value, self.backends.answer_model, self.backends.tts,
+                                self.lanes["llm"], self.lanes["tts"], self._inbox, self.emit, self._play,
+                                self._answer_finished, self.clock)
+        return Answer(context, self.turn, text, AnswerRequest(messages, prefix, choices, max_sentences),
+                      speculative=speculative)
+
+    def _speculation_due(self) -> bool:
+        """livemind: a pause of `pause_pass_ms` or more, every word heard by a pass, and a transcript that
+        sounds finished (a trailing "and" or comma promises more)."""
+        if (self.mode is not Mode.LIVEMIND or not self.config.answer.speculative or self._speculation is not None
+                or self.endpointer.pause_s < self.config.asr.pause_pass_ms / 1000 or self._speech_unheard()
+                or not self.lanes["asr"].idle):
+            return False
+        text = self.asr.final_text()
+        return bool(text.strip()) and not sounds_unfinished(text)
+
+    def _speculate(self) -> None:
+        spec = self._speculation = self._new_answer(self.asr.final_text(), speculative=True)
+        self.emit(ev.SpeculationStarted, text=spec.text)
+        spec.start()
+
+    def _discard_speculation(self, reason: str) -> None:
+        spec, self._speculation = self._speculation, None
+        spec.stop()
+        self.emit(ev.SpeculationDiscarded, reason=reason, compute_s=round(self.clock.now() - spec.started, 4))
+
+    def _answer_finished(self, answer: Answer) -> None:
+        if answer.held is not None:
+            return  # a speculative answer, all of it ready: it waits for the end of the turn (or is discarded)
+        if answer is self._answer:
+            self._answer = None
+            self.state = TurnState.IDLE
+        if not answer.recorded:
+            self.conversation.add(answer.text, answer.said)
+        self.emit(ev.TurnDone, turn=answer.turn)
+
+    # -- speaking and barge-in -------------------------------------------------------------------------
+    def _play(self, samples: np.ndarray, sample_rate: int, text: str, turn: int) -> None:
+        self.sink.write(samples, sample_rate)
+        start = max(self.clock.now(), self._playback_end)
+        self._playback_end = start + samples.shape[0] / sample_rate
+        self.emit(ev.TTSAudio, turn=turn, samples=samples, sample_rate=sample_rate, text=text)
+
+    def _playing(self) -> bool:
+        return self.clock.now() < self._playback_end - 1e-9
+
+    def _speaking(self) -> bool:
+        """The assistant is answering (from the end of the turn on) or its audio is still playing."""
+        return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self._playing()
+
+    def _barge_in(self, detected_audio_t: float) -> None:
+        candidate = self._candidate
+        candidate.detected_audio_t = detected_audio_t
+        answer, self._answer = self._answer, None
+        generating = answer is not None and answer.generating
+        if answer is not None:
+            answer.stop()  # generation and synthesis end at their next check; the answer still reports
+            answer.recorded = True
+            self.conversation.add(answer.text, " ".join(p.text for p in answer.pieces if p.played))
+        playing = self._playing()
+        if playing:
+            stop = getattr(self.sink, "stop", None)
+            if stop is not None:
+                stop()
+            self._playback_end = self.clock.now()
+        self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=detected_audio_t,
+                  generation_stopped=generating, playback_stopped=playing)
+        if self.state is TurnState.ENDING or (self.state is TurnState.ANSWERING and answer is None):
+            self.emit(ev.TurnDone)  # interrupted before its answer started: nothing was said
+        self._answer_due = None
+        self.state = TurnState.IDLE
+        self._start_candidate_turn()
