@@ -9,4 +9,5 @@ BENCHMARKS = {
     "asr": ("voice_livemind.bench.asr", "streaming ASR and end of utterance: WER, commit lag, EOU delay, false cut-offs"),
     "voice": ("voice_livemind.bench.voice", "voice in to voice out in every mode: first-audio and answer latency"),
     "text": ("voice_livemind.bench.text", "LiveMind on streamed MMLU-Pro text vs the baseline (the paper's method)"),
+    "llm": ("voice_livemind.bench.llm", "chat-model engines (llama.cpp, transformers): prefill, decode, time to first token"),
 }
