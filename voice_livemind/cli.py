@@ -158,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     from voice_livemind.models import ModelNotFoundError
     from voice_livemind.replay import NoSpeechError
 
+    failures = ((ConfigError, "config error", EXIT_CONFIG), (AudioError, "audio error", EXIT_AUDIO),
+                (ModelNotFoundError, "model error", EXIT_MODEL), (NoSpeechError, "no speech", EXIT_NO_SPEECH))
     try:
         if args.command == "replay":
             return _run_replay(args)
@@ -170,18 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench":
             return importlib.import_module(BENCHMARKS[args.bench][0]).run(args)
         return _run_models(args)
-    except ConfigError as err:
-        print(f"config error: {err}", file=sys.stderr)
-        return EXIT_CONFIG
-    except AudioError as err:
-        print(f"audio error: {err}", file=sys.stderr)
-        return EXIT_AUDIO
-    except ModelNotFoundError as err:
-        print(f"model error: {err}", file=sys.stderr)
-        return EXIT_MODEL
-    except NoSpeechError as err:
-        print(f"no speech: {err}", file=sys.stderr)
-        return EXIT_NO_SPEECH
+    except tuple(kind for kind, _, _ in failures) as err:
+        what, code = next((what, code) for kind, what, code in failures if isinstance(err, kind))
+        print(f"{what}: {err}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
