@@ -6,7 +6,10 @@ own VAD and streaming ASR (Pipeline in `transcribe` mode: the same Endpointer, W
 StreamingASR, FasterWhisperBackend and config) on a FastForwardClock, so every recognition pass costs its
 real compute time while the audio "arrives" in between. The same model then transcribes each file offline
 in one call. Lags are measured twice: with compute time (clock time of the commit) and without it (the
-audio the committing pass had heard: what the policy alone costs).
+audio the committing pass had heard: what the policy alone costs). Everything is read from the pipeline's
+events (TranscriptUpdate.words / heard_until, SpeechEnded.detected_audio_t), nothing from its insides.
+`--mode livemind` runs the whole pipeline and also reports the notes written while listening and how many
+of the segments closed before the end of speech they covered.
 
 Writes DIR/summary.json, DIR/per_file.json, DIR/table.md and DIR/commit_lag_long.png.
 """
