@@ -63,6 +63,8 @@ def test_a_revision_of_earlier_text_drops_the_notes_written_about_it():
     # a note about segments revised while it was written covers nothing, nor does any after it
     racing = turn_events([closed(1.0, A, B), closed(2.0, revised, B), note(2.5, A, B), closed(3.0, revised, B, C)])
     assert note_coverage(racing, 1, 6.0) == (3, 0)
+    last = turn_events([closed(1.0, A, B), closed(2.0, revised, B), note(2.5, A, B)])  # no segment closed after it
+    assert note_coverage(last, 1, 6.0) == (2, 0)
 
 
 def test_a_repeated_sentence_counts_once_per_place():
