@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from voice_livemind.modes import ANSWERING as ANSWERING_MODES
+
 import yaml
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -44,7 +46,7 @@ class ASRConfig:
     model: str = "packaged:whisper-tiny.en"
     device: str = "cpu"  # "cpu", "cuda", "auto"
     compute_type: str = "int8"  # CTranslate2 compute type: int8, float16, int8_float16, float32 ...
-    cpu_threads: int = 2
+    cpu_threads: int = 1  # the recognition lane: one core (the notes run on the other)
     language: str = "en"
     beam_size: int = 1
     interval_s: float = 0.7  # re-transcribe after this much new audio
@@ -92,13 +94,10 @@ class LiveMindConfig:
     layout: Literal["single", "multi_turn"] = "multi_turn"
     # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
     # during a call are handled together in the next one (a note still running when the user stops delays
-    # the end of the turn). preemptive: the same, but the lane keeps listening between tokens and a note
-    # yields to the end-of-turn work (a recognition pass in a pause, a speculative answer, the answer);
-    # a yielded note resumes from its partial text if the user goes on, and is dropped if the turn ends.
+    # the answer). preemptive: the same, but a note yields to the end of the turn and to a speculative
+    # answer due in a pause; a yielded note resumes from its partial text if the user goes on. Recognition
+    # runs on its own lane either way: notes never hold it up.
     schedule: Literal["sequential", "preemptive"] = "preemptive"
-    # preemptive: a note also yields to recognition once this much audio waits for a pass, so recognition
-    # keeps up however long the notes are (0: notes yield only to the end of the turn)
-    asr_backlog_s: float = 0.7
     max_note_tokens: int = 48
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
@@ -156,7 +155,7 @@ class ServerConfig:
 
 @dataclass
 class Config:
-    mode: Literal["livemind", "baseline", "direct"] = "livemind"
+    mode: Literal[ANSWERING_MODES] = "livemind"  # voice_livemind.modes
     audio: AudioConfig = field(default_factory=AudioConfig)
     vad: VADConfig = field(default_factory=VADConfig)
     asr: ASRConfig = field(default_factory=ASRConfig)
