@@ -10,6 +10,7 @@ import sys
 
 from voice_livemind.bench import BENCHMARKS
 from voice_livemind.cli_options import add_config_options, config_from_args
+from voice_livemind.modes import ANSWERING as ANSWERING_MODES
 
 # Exit codes say what failed.
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_AUDIO, EXIT_MODEL, EXIT_NO_SPEECH = 0, 1, 2, 3, 4, 5
@@ -23,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("audio", help="wav/flac/mp3/ogg, any rate and channel count; NAME.json beside it is read if present")
     replay.add_argument("--out", required=True, help="output folder (created)")
     add_config_options(replay)
-    replay.add_argument("--mode", choices=["livemind", "baseline", "direct"],
+    replay.add_argument("--mode", choices=ANSWERING_MODES,
                         help="livemind (default from the config), baseline (no LiveMind, reasoning after the end) "
                              "or direct (no LiveMind, no reasoning)")
     replay.add_argument("--quiet", action="store_true", help="no live progress")
@@ -53,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_config_arguments(parser) -> None:
     add_config_options(parser, example="barge_in.min_speech_ms=400")
-    parser.add_argument("--mode", choices=["livemind", "baseline", "direct"], help="default: from the config")
+    parser.add_argument("--mode", choices=ANSWERING_MODES, help="default: from the config")
 
 
 def _run_listen(args) -> int:
@@ -98,11 +99,13 @@ def _run_devices(args) -> int:
 
 
 def _summary(result) -> str:
+    from voice_livemind.replay import notes_line
+
     lat = result.latency
     fmt = lambda v: "n/a" if v is None else f"{v:.2f} s"
     return "\n".join([
         f"heard:   {result.transcript}",
-        f"notes:   {len(result.notes)} written while listening",
+        f"notes:   {notes_line(result)}",
         f"answer:  {result.answer}",
         f"latency ({lat['mode']}, from the end of speech per {lat['speech_end_source']}): "
         f"end detected {fmt(lat['eou_detected_s'])}, first token {fmt(lat['first_token_s'])}, "
