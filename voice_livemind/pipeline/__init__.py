@@ -2,7 +2,10 @@
 
 - scheduler.py  the turn, the clock and the lanes: feeds audio, gives lanes their jobs, emits events
 - lanes.py      worker threads that run jobs and send results back through an inbox
+- recognition.py  listening: when a recognition pass is due, running it on its lane, the final transcript
+- thinking.py   the LiveMind loop on the language-model lane: warm cache, notes, yielding
 - answer.py     one spoken answer: generation, sentences, synthesis, held output of a speculative answer
+- speaking.py   the sink and the playback clock
 - barge_in.py   speech heard while the assistant answers
 - backends.py   the models a pipeline runs on (and their loading), the TTS and sink protocols
 """

@@ -15,7 +15,10 @@ from typing import Callable
 import numpy as np
 
 from voice_livemind import events as ev
+from voice_livemind.conversation import after_system
 from voice_livemind.livemind import prompts
+from voice_livemind.livemind.loop import LiveMindLoop
+from voice_livemind.modes import Mode
 from voice_livemind.llm.base import Generation
 from voice_livemind.pipeline.lanes import Inbox, Job, Lane
 from voice_livemind.tts.chunker import SentenceChunker
@@ -33,6 +36,23 @@ class AnswerRequest:
     prefix: str  # forced start of the reply ("The answer is (")
     choices: tuple[str, ...]  # allowed first words (option letters)
     max_sentences: int  # 0: no limit
+
+
+def answer_request(config, mode: Mode, text: str, livemind: LiveMindLoop, history: list) -> AnswerRequest:
+    """The answer prompt of each mode for the complete transcript `text`."""
+    system = config.livemind.prompts
+    prefix, choices = prompts.answer_start(text, config.answer.choice_prefix)
+    if mode is Mode.LIVEMIND:
+        messages = livemind.answer_messages(text)  # the history is in it, where the notes had it
+    else:  # baseline: reasoning first, no forced start; direct: the answer prompt without notes
+        reasoning = mode is Mode.BASELINE
+        messages = after_system(prompts.baseline_messages(system.baseline_system if reasoning
+                                                          else system.answer_system, text), history)
+        if reasoning:
+            prefix, choices = "", ()
+    # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
+    max_sentences = 0 if mode is Mode.BASELINE else config.answer.max_sentences
+    return AnswerRequest(messages, prefix, choices, max_sentences)
 
 
 @dataclass

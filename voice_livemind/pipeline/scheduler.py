@@ -33,17 +33,18 @@ from typing import Callable
 import numpy as np
 
 from voice_livemind import events as ev
-from voice_livemind.asr import StreamingASR
+from voice_livemind.asr.streaming import Transcript
 from voice_livemind.audio.source import ArraySource, AudioFrame, FrameSource
 from voice_livemind.config import Config
 from voice_livemind.conversation import Conversation
-from voice_livemind.livemind import prompts
-from voice_livemind.livemind.loop import LiveMindLoop
 from voice_livemind.modes import Mode
-from voice_livemind.pipeline.answer import Answer, AnswerContext, AnswerRequest
+from voice_livemind.pipeline.answer import Answer, AnswerContext, answer_request
 from voice_livemind.pipeline.backends import Backends, Sink
 from voice_livemind.pipeline.barge_in import Candidate
-from voice_livemind.pipeline.lanes import Inbox, Job, Lane
+from voice_livemind.pipeline.lanes import Inbox, Lane
+from voice_livemind.pipeline.recognition import Recognition
+from voice_livemind.pipeline.speaking import Speaking
+from voice_livemind.pipeline.thinking import Thinking
 from voice_livemind.vad.endpointer import Boundary, Endpointer, sounds_unfinished
 
 
@@ -65,26 +66,20 @@ class Pipeline:
         self.on_event = on_event
         self.events = ev.EventLog(keep_turns)
         self.endpointer = Endpointer(config.vad, backends.is_speech)
-        self.asr = StreamingASR(backends.asr, config.asr, config.audio.sample_rate)
-        self.livemind = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty)
         self.conversation = Conversation(config.conversation)
         self.turn = 0
         self.state = TurnState.IDLE
         self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
         self._start_frames = max(1, math.ceil(config.vad.speech_start_ms / config.vad.frame_ms))
         self._barge_frames = max(1, math.ceil(config.barge_in.min_speech_ms / config.vad.frame_ms))
-        self._preemptive = config.livemind.schedule == "preemptive"
         self._cancel = threading.Event()
         self._candidate: Candidate | None = None
         self._queued: tuple[Candidate, Boundary] | None = None  # barge-in off: speech over the answer waits
-        self._segments_seen: tuple[str, ...] = ()
-        self._warm_due = False
-        self._note: Job | None = None  # the running note call
         self._speculation: Answer | None = None
         self._answer: Answer | None = None  # the answer being generated or spoken
         self._answer_due: str | None = None  # the transcript to answer once the model's lane is free
         self._ending_since = 0.0
-        self._playback_end = 0.0  # clock time at which the answer audio written so far has played
+        self.speaking = Speaking(sink, clock)
         self._inbox = Inbox(clock)
         self.lanes: dict[str, Lane] = {}
 
@@ -112,6 +107,9 @@ class Pipeline:
         self.clock.enter()
         try:
             self.lanes = {name: Lane(name, self.clock, self._inbox) for name in ("asr", "llm", "tts")}
+            self.recognition = Recognition(self.config, self.backends.asr, self.lanes["asr"], self.clock,
+                                           self.endpointer)
+            self.thinking = Thinking(self.config, self.mode, self.backends, self.lanes["llm"], self.clock, self.emit)
             while not self._cancel.is_set():
                 for frame in source.ready(self.clock.now()):
                     self._feed(frame)
@@ -137,8 +135,8 @@ class Pipeline:
         """When the loop must look again even if no message comes: the next frame, or the end of playback
         when something waits for the assistant to fall silent."""
         wake = source.next_arrival()
-        if (self._queued is not None or self._candidate is not None) and self._playing():
-            wake = min(wake, self._playback_end)
+        if (self._queued is not None or self._candidate is not None) and self.speaking.playing:
+            wake = min(wake, self.speaking.playback_end)
         return wake
 
     def _all_done(self) -> bool:
@@ -149,25 +147,23 @@ class Pipeline:
     def _schedule(self) -> None:
         """Give the idle lanes their next job, in order of priority."""
         asr, llm = self.lanes["asr"], self.lanes["llm"]
-        if self._queued is not None and self.state is TurnState.IDLE and not self._playing():
+        if self._queued is not None and self.state is TurnState.IDLE and not self.speaking.playing:
             (candidate, boundary), self._queued = self._queued, None
             self._start_turn(candidate.audio_t, candidate.frames)  # the utterance said over the answer
             self._on_boundary(boundary)
         if self.state is TurnState.LISTENING:
-            if asr.idle and self._asr_due():
-                self._recognise()
+            if asr.idle and self.recognition.due():
+                self.recognition.run_pass(self._on_pass)
             if self._speculation_due():
                 if llm.idle:
                     self._speculate()
-                elif self._preemptive and self._note is not None:
-                    self._note.stop.set()  # the note yields to the answer that may end the turn
-            elif llm.idle and self._warm_due:
-                self._warm()
-            elif llm.idle and self.mode is Mode.LIVEMIND and self._speculation is None and self.livemind.pending():
-                self._write_note()
+                else:
+                    self.thinking.yield_note()  # the note yields to the answer that may end the turn
+            elif llm.idle and self._speculation is None:
+                self.thinking.next_job()
         if self.state is TurnState.ENDING and asr.idle:
-            if self._speech_unheard():
-                self._recognise()  # the final pass: the last words have not been heard yet
+            if self.recognition.speech_unheard():
+                self.recognition.run_pass(self._on_pass)  # the final pass: the last words were not heard yet
             else:
                 self._final_transcript()
         if self.state is TurnState.ANSWERING and self._answer_due is not None and llm.idle:
@@ -183,12 +179,12 @@ class Pipeline:
             candidate = None
         in_turn = self.endpointer.in_speech and candidate is None
         if in_turn:
-            self.asr.append(frame.samples)
+            self.recognition.asr.append(frame.samples)
         elif candidate is not None:
             candidate.frames.append(frame)
         else:
             self._preroll.append(frame)
-        mute = self.config.barge_in.suppress_while_playing and not in_turn and self._playing()
+        mute = self.config.barge_in.suppress_while_playing and not in_turn and self.speaking.playing
         boundary = self.endpointer.push(frame.t, frame.samples, mute=mute)
         if candidate is not None:
             candidate.push(self.endpointer.last_speech)
@@ -223,69 +219,33 @@ class Pipeline:
         self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
                   detected_audio_t=self.endpointer.position)
         self.state, self._ending_since = TurnState.ENDING, self.clock.now()
-        if self._preemptive and self._note is not None:
-            self._note.stop.set()  # the note yields to the end of the turn
+        self.thinking.yield_note()  # the note yields to the end of the turn
 
     def _start_turn(self, audio_t: float, frames: list[AudioFrame]) -> None:
         self.turn += 1
         self.state = TurnState.LISTENING
-        self.asr.reset(frames[0].t if frames else audio_t)
-        for frame in frames:
-            self.asr.append(frame.samples)
-        self.livemind.reset(self.conversation.messages())  # the notes belong to one turn, the history does not
-        self._segments_seen = ()
-        self._warm_due = self.mode is not Mode.TRANSCRIBE
+        self.recognition.start_turn(self.turn, frames[0].t if frames else audio_t, [f.samples for f in frames])
+        self.thinking.start_turn(self.turn, self.conversation.messages())
         self.emit(ev.SpeechStarted, audio_t=audio_t)
 
     def _start_candidate_turn(self) -> None:
         candidate, self._candidate = self._candidate, None
         self._start_turn(candidate.audio_t, candidate.frames)
 
-    def _speech_unheard(self) -> bool:
-        """Some of the speech heard by the VAD has not been through a recognition pass yet."""
-        return self.asr.heard_until < self.endpointer.speech_end - 1e-6
-
-    def _asr_due(self) -> bool:
-        """A pass every `interval_s` of new audio while speech is heard. In a pause only a pass that hears
-        speech not heard yet, when due or once the pause lasted `pause_pass_ms`: its text serves the end
-        decision and a speculative answer, and it makes the final pass unnecessary."""
-        pause = self.endpointer.pause_s
-        if pause == 0.0:
-            return self.asr.due()
-        return self._speech_unheard() and (self.asr.due() or pause >= self.config.asr.pause_pass_ms / 1000)
-
-    def _recognise(self) -> None:
-        request, turn = self.asr.take_pass(), self.turn
-
-        def done(words) -> None:
-            if turn != self.turn or words is None:
-                return  # a pass of a turn that has ended (barge-in) or was dropped
-            transcript = self.asr.apply_pass(request, words)
-            if self.state is not TurnState.LISTENING:
-                return  # the final pass: the final transcript follows
-            self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
-                      compute_s=self.clock.now() - job.started, heard_until=request.heard_until,
-                      words=transcript.words)
-            self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
-            if self.mode is Mode.LIVEMIND:
-                self._observe(transcript.stable)
-
-        job = self.lanes["asr"].submit(Job("recognise", lambda job: self.asr.recognise(request), done))
-
-    def _observe(self, stable: str) -> None:
-        dropped = self.livemind.observe(stable)
-        if dropped:
-            self.emit(ev.MemoryTruncated, kept=len(self.livemind.memory.entries), dropped=dropped)
-        segments = tuple(self.livemind.segments)
-        if segments != self._segments_seen:
-            self._segments_seen = segments
-            self.emit(ev.SegmentsClosed, segments=segments)
+    def _on_pass(self, transcript: Transcript, heard_until: float, compute_s: float) -> None:
+        if self.state is not TurnState.LISTENING:
+            return  # the final pass (or one running when the turn ended): the final transcript follows
+        self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
+                  compute_s=compute_s, heard_until=heard_until, words=transcript.words)
+        self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
+        if self.mode is Mode.LIVEMIND:
+            self.thinking.observe(transcript.stable)
 
     def _final_transcript(self) -> None:
-        transcript = self.asr.finish(hear_rest=False)
+        transcript = self.recognition.final()
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
-                  compute_s=self.clock.now() - self._ending_since, heard_until=self.asr.heard_until,
-                  words=transcript.words)
+                  compute_s=self.clock.now() - self._ending_since,
+                  heard_until=self.recognition.asr.heard_until, words=transcript.words)
         spec, self._speculation = self._speculation, None
         if spec is not None:
             if transcript.stable == spec.text:
@@ -304,74 +264,26 @@ class Pipeline:
             return
         self.state, self._answer_due = TurnState.ANSWERING, transcript.stable
 
-    # -- thinking --------------------------------------------------------------------------------------
-    def _warm(self) -> None:
-        """While the user speaks, put the fixed start of this turn's prompts (system prompt + conversation)
-        into the model's key/value cache, so the end of the turn prefills only what the user said. Every
-        mode does this: it is not LiveMind, any pipeline can."""
-        self._warm_due = False
-        system = self.config.livemind.prompts
-        if self.mode is Mode.LIVEMIND:
-            start = self.livemind.prompt_start()  # the answer prompt of the single layout differs: not warmed
-            models = [self.backends.inference_model, self.backends.answer_model]
-        else:
-            start = self.conversation.with_history([{"role": "system", "content": system.baseline_system
-                                                     if self.mode is Mode.BASELINE else system.answer_system}])
-            models = [self.backends.answer_model]
-        distinct = list({id(getattr(m, "model", m)): m for m in models}.values())  # a shared model once
-        self.lanes["llm"].submit(Job("warm", lambda job: [m.prefill(start) for m in distinct]))
-
-    def _write_note(self) -> None:
-        request, turn = self.livemind.prepare(), self.turn
-        if request is None:
-            return
-
-        def done(generation) -> None:
-            self._note = None
-            if turn != self.turn or generation is None:
-                return
-            result = self.livemind.complete(request, generation)
-            compute_s = self.clock.now() - job.started
-            if result.yielded:
-                self.emit(ev.NoteYielded, segments=result.segments, partial=generation.text, compute_s=compute_s)
-            else:
-                self.emit(ev.Note, action=result.action.name, text=result.action.content,
-                          segments=result.segments, compute_s=compute_s, parsed=result.action.parsed)
-
-        job = self._note = self.lanes["llm"].submit(Job("note", lambda job: request.run(job.stop), done))
-
     # -- answering -------------------------------------------------------------------------------------
     def _new_answer(self, text: str, speculative: bool) -> Answer:
-        system = self.config.livemind.prompts
-        prefix, choices = prompts.answer_start(text, self.config.answer.choice_prefix)
-        if self.mode is Mode.LIVEMIND:
-            messages = self.livemind.answer_messages(text)  # the history is in it, where the notes had it
-        else:  # baseline: reasoning first, no forced start; direct: the answer prompt without notes
-            reasoning = self.mode is Mode.BASELINE
-            messages = self.conversation.with_history(
-                prompts.baseline_messages(system.baseline_system if reasoning else system.answer_system, text))
-            if reasoning:
-                prefix, choices = "", ()
-        # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
-        max_sentences = 0 if self.mode is Mode.BASELINE else self.config.answer.max_sentences
+        request = answer_request(self.config, self.mode, text, self.thinking.loop, self.conversation.messages())
         context = AnswerContext(self.config, self.mode.value, self.backends.answer_model, self.backends.tts,
                                 self.lanes["llm"], self.lanes["tts"], self._inbox, self.emit, self._play,
                                 self._answer_finished, self.clock)
-        return Answer(context, self.turn, text, AnswerRequest(messages, prefix, choices, max_sentences),
-                      speculative=speculative)
+        return Answer(context, self.turn, text, request, speculative=speculative)
 
     def _speculation_due(self) -> bool:
         """livemind: a pause of `pause_pass_ms` or more, every word heard by a pass, and a transcript that
         sounds finished (a trailing "and" or comma promises more)."""
         if (self.mode is not Mode.LIVEMIND or not self.config.answer.speculative or self._speculation is not None
-                or self.endpointer.pause_s < self.config.asr.pause_pass_ms / 1000 or self._speech_unheard()
+                or self.endpointer.pause_s < self.config.asr.pause_pass_ms / 1000 or self.recognition.speech_unheard()
                 or not self.lanes["asr"].idle):
             return False
-        text = self.asr.final_text()
+        text = self.recognition.asr.final_text()
         return bool(text.strip()) and not sounds_unfinished(text)
 
     def _speculate(self) -> None:
-        spec = self._speculation = self._new_answer(self.asr.final_text(), speculative=True)
+        spec = self._speculation = self._new_answer(self.recognition.asr.final_text(), speculative=True)
         self.emit(ev.SpeculationStarted, text=spec.text)
         spec.start()
 
@@ -392,17 +304,12 @@ class Pipeline:
 
     # -- speaking and barge-in -------------------------------------------------------------------------
     def _play(self, samples: np.ndarray, sample_rate: int, text: str, turn: int) -> None:
-        self.sink.write(samples, sample_rate)
-        start = max(self.clock.now(), self._playback_end)
-        self._playback_end = start + samples.shape[0] / sample_rate
+        self.speaking.play(samples, sample_rate)
         self.emit(ev.TTSAudio, turn=turn, samples=samples, sample_rate=sample_rate, text=text)
-
-    def _playing(self) -> bool:
-        return self.clock.now() < self._playback_end - 1e-9
 
     def _speaking(self) -> bool:
         """The assistant is answering (from the end of the turn on) or its audio is still playing."""
-        return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self._playing()
+        return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self.speaking.playing
 
     def _barge_in(self, detected_audio_t: float) -> None:
         candidate = self._candidate
@@ -413,12 +320,7 @@ class Pipeline:
             answer.stop()  # generation and synthesis end at their next check; the answer still reports
             answer.recorded = True
             self.conversation.add(answer.text, " ".join(p.text for p in answer.pieces if p.played))
-        playing = self._playing()
-        if playing:
-            stop = getattr(self.sink, "stop", None)
-            if stop is not None:
-                stop()
-            self._playback_end = self.clock.now()
+        playing = self.speaking.stop()
         self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=detected_audio_t,
                   generation_stopped=generating, playback_stopped=playing)
         if self.state is TurnState.ENDING or (self.state is TurnState.ANSWERING and answer is None):

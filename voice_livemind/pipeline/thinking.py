@@ -1,0 +1,102 @@
+"""Thinking: the LiveMind loop on the language-model lane while the user speaks.
+
+It owns the turn's notes (the loop's memory) and the running note call. The scheduler tells it what was
+heard (`observe`), asks it for work when the model's lane is idle (`warm`, `write_note`) and stops a running
+note when something more urgent needs the lane (`yield_note`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from voice_livemind import events as ev
+from voice_livemind.config import Config
+from voice_livemind.conversation import after_system
+from voice_livemind.livemind.loop import LiveMindLoop
+from voice_livemind.modes import Mode
+from voice_livemind.pipeline.backends import Backends
+from voice_livemind.pipeline.lanes import Job, Lane
+
+
+class Thinking:
+    def __init__(self, config: Config, mode: Mode, backends: Backends, lane: Lane, clock,
+                 emit: Callable[..., ev.Event]):
+        self.config = config
+        self.mode = mode
+        self.backends = backends
+        self.lane = lane
+        self.clock = clock
+        self.emit = emit
+        self.loop = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty)
+        self.preemptive = config.livemind.schedule == "preemptive"
+        self.note: Job | None = None  # the running note call
+        self.warm_due = False
+        self._turn = 0
+        self._segments_seen: tuple[str, ...] = ()
+
+    def start_turn(self, turn: int, history: list) -> None:
+        """A new turn: the notes belong to one turn, the conversation's history does not."""
+        self._turn = turn
+        self.loop.reset(history)
+        self._segments_seen = ()
+        self.warm_due = self.mode is not Mode.TRANSCRIBE
+
+    def observe(self, stable: str) -> None:
+        """The committed transcript changed: segments may have closed (or been revised)."""
+        dropped = self.loop.observe(stable)
+        if dropped:
+            self.emit(ev.MemoryTruncated, kept=len(self.loop.memory.entries), dropped=dropped)
+        segments = tuple(self.loop.segments)
+        if segments != self._segments_seen:
+            self._segments_seen = segments
+            self.emit(ev.SegmentsClosed, segments=segments)
+
+    def has_work(self) -> bool:
+        return self.warm_due or (self.mode is Mode.LIVEMIND and bool(self.loop.pending()))
+
+    def next_job(self) -> None:
+        """Give the idle lane the turn's next piece of thinking: warm the cache first, then notes."""
+        if self.warm_due:
+            self._warm()
+        elif self.mode is Mode.LIVEMIND and self.loop.pending():
+            self._write_note()
+
+    def yield_note(self) -> None:
+        """Preemptive schedule: the running note stops at its next token (and resumes later if it can)."""
+        if self.preemptive and self.note is not None:
+            self.note.stop.set()
+
+    def _warm(self) -> None:
+        """While the user speaks, put the fixed start of this turn's prompts (system prompt + conversation)
+        into the model's key/value cache, so the end of the turn prefills only what the user said. Every
+        mode does this: it is not LiveMind, any pipeline can."""
+        self.warm_due = False
+        system = self.config.livemind.prompts
+        if self.mode is Mode.LIVEMIND:
+            start = self.loop.prompt_start()  # the answer prompt of the single layout differs: not warmed
+            models = [self.backends.inference_model, self.backends.answer_model]
+        else:
+            start = after_system([{"role": "system", "content": system.baseline_system
+                                   if self.mode is Mode.BASELINE else system.answer_system}], self.loop.history)
+            models = [self.backends.answer_model]
+        distinct = list({id(getattr(m, "model", m)): m for m in models}.values())  # a shared model once
+        self.lane.submit(Job("warm", lambda job: [m.prefill(start) for m in distinct]))
+
+    def _write_note(self) -> None:
+        request, turn = self.loop.prepare(), self._turn
+        if request is None:
+            return
+
+        def done(generation) -> None:
+            self.note = None
+            if turn != self._turn or generation is None:
+                return  # a note of a turn that has ended, or dropped before it ran
+            result = self.loop.complete(request, generation)
+            compute_s = self.clock.now() - job.started
+            if result.yielded:
+                self.emit(ev.NoteYielded, segments=result.segments, partial=generation.text, compute_s=compute_s)
+            else:
+                self.emit(ev.Note, action=result.action.name, text=result.action.content,
+                          segments=result.segments, compute_s=compute_s, parsed=result.action.parsed)
+
+        job = self.note = self.lane.submit(Job("note", lambda job: request.run(job.stop), done))
