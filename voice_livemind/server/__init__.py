@@ -6,13 +6,14 @@ status. The WebSocket endpoint is `/ws`; what travels on it is documented in `pr
 The package, one job a module:
 - `protocol.py`: the wire format (messages, close codes, audio encodings), encode and decode;
 - `session.py`: one client: its audio source, pipeline and sink, and its lifecycle until the close;
-- `models.py`: the loaded models shared by all sessions, one model call at a time (`share_backends`);
+- `models.py`: the loaded models shared by all sessions, a lock per kind of model (`share_backends`);
 - here: the HTTP/WebSocket server (`VoiceServer`): it admits up to `server.max_sessions` clients (a
   further one gets an `Error` and close code 1013) and shuts down gracefully (`run_until_signalled`).
 
-Concurrency: each session's pipeline runs in a worker thread; all sessions share the loaded models, and a
-process-wide lock lets only one model call run at a time (the models share the cores). The VAD is per
-session (it keeps state). Shutdown (SIGINT/SIGTERM) cancels every lane, closes the connections with 1001,
+Concurrency: each session's pipeline runs in its own threads (a scheduler and its compute lanes); all
+sessions share the loaded models, with one lock per kind of model (recognition, language models,
+synthesis): a session's lanes run side by side, two sessions take turns on a model. The VAD is per session
+(it keeps state). Shutdown (SIGINT/SIGTERM) cancels every lane, closes the connections with 1001,
 and waits for the worker threads.
 """
 
@@ -23,7 +24,6 @@ import itertools
 import json
 import logging
 import signal
-import threading
 from collections import deque
 from http import HTTPStatus
 from pathlib import Path
@@ -35,11 +35,11 @@ from voice_livemind.clock import RealClock
 from voice_livemind.config import Config
 from voice_livemind.pipeline import Backends
 from voice_livemind.server import protocol
-from voice_livemind.server.models import share_backends
+from voice_livemind.server.models import ModelLocks, share_backends
 from voice_livemind.server.protocol import encode
 from voice_livemind.server.session import DRAIN_TIMEOUT_S, MAX_OUTBOX_BYTES, Session, SessionSummary
 
-__all__ = ["VoiceServer", "run_until_signalled", "Session", "SessionSummary", "share_backends", "encode",
+__all__ = ["VoiceServer", "run_until_signalled", "Session", "SessionSummary", "ModelLocks", "share_backends", "encode",
            "MAX_OUTBOX_BYTES", "DRAIN_TIMEOUT_S", "PAGE"]
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class VoiceServer:
         self.max_sessions = max_sessions if max_sessions is not None else config.server.max_sessions
         self.make_is_speech = make_is_speech or self._webrtc_vad
         self.clock_factory = clock_factory
-        self.model_lock = threading.RLock()  # one model call at a time over all sessions (models.py)
+        self.model_locks = ModelLocks()  # shared by all sessions (models.py)
         self.sessions: dict[int, Session] = {}
         self.finished: deque[SessionSummary] = deque(maxlen=100)
         self.refused = 0
@@ -108,7 +108,7 @@ class VoiceServer:
                 "finished": len(self.finished)}
 
     def _new_session(self, ws) -> Session:
-        backends = share_backends(self.backends, self.model_lock, self.make_is_speech())
+        backends = share_backends(self.backends, self.model_locks, self.make_is_speech())
         # The limits are read here, at each session's start, so that they can be changed on the package.
         return Session(ws, next(self._ids), self.config, backends, self.clock_factory(), self.mode,
                        max_outbox_bytes=MAX_OUTBOX_BYTES, drain_timeout_s=DRAIN_TIMEOUT_S)

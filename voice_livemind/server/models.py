@@ -1,15 +1,19 @@
-"""The loaded models, shared by every session: each model call holds one lock, so one runs at a time.
+"""The loaded models, shared by every session: one lock per kind of model, so no model runs two calls at once.
 
-The models share the machine's cores: two calls at once would each run at half speed and both sessions
-would wait longer than with turns. The lock is process-wide (ASR, language models and TTS alike) and
-re-entrant, so a lane that calls one model from inside another's callback cannot deadlock itself. The VAD
-is not shared: it keeps state, so each session has its own.
+There is one lock for recognition, one for the language models (notes and answers) and one for speech
+synthesis: the pipeline's three compute lanes. A session's lanes run side by side as they do in
+`voice-livemind replay`, on the cores the config gives each (a barge-in is heard while the answer is
+generated); two sessions take turns on a model, whose state (a key/value cache) is not made for two
+callers. The language models share a lock even when they are two: the notes and the answer roles are often
+one model object under two wrappers. Nothing calls a model from inside another model's call, so the locks
+need not be re-entrant. The VAD is not shared: it keeps state, so each session has its own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -44,6 +48,7 @@ class LockedChat(_Locked):
     forget = _under_lock("forget")
     snapshot = _under_lock("snapshot")
     restore = _under_lock("restore")
+    set_threads = _under_lock("set_threads")
 
 
 class LockedASR(_Locked):
@@ -51,7 +56,7 @@ class LockedASR(_Locked):
 
 
 class LockedTTS(_Locked):
-    """Speech synthesis that holds the lock for one chunk at a time: between chunks other sessions may run."""
+    """Speech synthesis that holds the lock for one chunk at a time."""
 
     def __init__(self, inner, lock):
         super().__init__(inner, lock)
@@ -60,16 +65,28 @@ class LockedTTS(_Locked):
     def synthesize(self, text: str) -> Iterator[np.ndarray]:
         chunks = self._inner.synthesize(text)
         while True:
-            with self._lock:  # each chunk is one model call
+            with self._lock:  # each chunk is one model call: between chunks another session may synthesise
                 chunk = next(chunks, None)
             if chunk is None:
                 return
             yield chunk
 
 
-def share_backends(backends: Backends, lock: threading.RLock, is_speech) -> Backends:
-    """A session's view of the shared models: every model call holds `lock`; the VAD is the session's."""
-    answer = LockedChat(backends.answer_model, lock)
-    inference = answer if backends.inference_model is backends.answer_model else LockedChat(backends.inference_model, lock)
-    return dataclasses.replace(backends, is_speech=is_speech, asr=LockedASR(backends.asr, lock),
-                               inference_model=inference, answer_model=answer, tts=LockedTTS(backends.tts, lock))
+@dataclass(frozen=True)
+class ModelLocks:
+    """The locks of the shared models, one per kind (a server has one of these for all its sessions)."""
+
+    asr: threading.Lock = field(default_factory=threading.Lock)
+    llm: threading.Lock = field(default_factory=threading.Lock)
+    tts: threading.Lock = field(default_factory=threading.Lock)
+
+
+def share_backends(backends: Backends, locks: ModelLocks, is_speech) -> Backends:
+    """A session's view of the shared models: every model call holds its kind's lock; the VAD is the
+    session's."""
+    answer = LockedChat(backends.answer_model, locks.llm)
+    inference = (answer if backends.inference_model is backends.answer_model
+                 else LockedChat(backends.inference_model, locks.llm))
+    return dataclasses.replace(backends, is_speech=is_speech, asr=LockedASR(backends.asr, locks.asr),
+                               inference_model=inference, answer_model=answer,
+                               tts=LockedTTS(backends.tts, locks.tts))

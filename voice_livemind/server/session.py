@@ -1,9 +1,9 @@
 """One client of `voice-livemind serve`: its audio source, pipeline and sink, from `Ready` to the close.
 
-The pipeline runs in a worker thread (the session's lane) on the shared models; the asyncio side receives
-the client's messages (protocol.py) into the source and sends the pipeline's events back through an
-outbox. A client that stops reading is closed with 1008 once the outbox holds `max_outbox_bytes`, or when
-it has not read the rest `drain_timeout_s` after its last turn.
+The pipeline runs on a worker thread of its own (its compute lanes beside it) on the shared models; the
+asyncio side receives the client's messages (protocol.py) into the source and sends the pipeline's events
+back through an outbox. A client that stops reading is closed with 1008 once the outbox holds
+`max_outbox_bytes`, or when it has not read the rest `drain_timeout_s` after its last turn.
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from voice_livemind import events as ev
 from voice_livemind.audio.live import LiveSource
+from voice_livemind.audio.sink import NullSink
 from voice_livemind.config import Config
 from voice_livemind.listen import prune_events
 from voice_livemind.metrics import turn_latency
@@ -41,16 +40,10 @@ class SessionSummary:
     dropped_frames: int = 0
 
 
-class ClientSink:
+class ClientSink(NullSink):
     """The client plays the audio (TTSAudio events carry it); a BargeIn event tells it to stop."""
 
-    def write(self, samples: np.ndarray, sample_rate: int) -> None:
-        pass
-
     def stop(self) -> None:
-        pass
-
-    def close(self) -> None:
         pass
 
 
