@@ -48,24 +48,24 @@ class Overlap:
         return call
 
 
-def fake_backends(overlap: Overlap | None = None, token_s: float = 0.005, replies=(ANSWER,),
+def fake_backends(overlaps: tuple[Overlap, Overlap] | None = None, token_s: float = 0.005, replies=(ANSWER,),
                   tts_seconds_per_char: float = 0.05):
     clock = RealClock()
     asr = ScriptedASR(clock, SCRIPT, cost_s=0.02)
     answer = ScriptedChatModel(clock, list(replies), prefill_s=0.02, per_token_s=token_s)
-    if overlap is not None:
-        asr.transcribe = overlap.wrap(asr.transcribe)
-        answer.generate = overlap.wrap(answer.generate)
+    if overlaps is not None:  # one counter per model: the server locks each model on its own
+        asr.transcribe = overlaps[0].wrap(asr.transcribe)
+        answer.generate = overlaps[1].wrap(answer.generate)
     return Backends(is_speech=energy_vad, asr=asr, inference_model=answer, answer_model=answer,
                     tts=FakeTTS(clock, cost_s=0.01, seconds_per_char=tts_seconds_per_char))
 
 
-def run_with_server(body, max_sessions=2, overlap=None, overrides=(), **kwargs):
+def run_with_server(body, max_sessions=2, overlaps=None, overrides=(), **kwargs):
     """Start a server on a free loopback port, run `body(server, url)`, stop the server."""
     config = load_config(overrides=["mode=direct", *overrides])
 
     async def main():
-        server = VoiceServer(config, fake_backends(overlap, **kwargs), host="127.0.0.1", port=0,
+        server = VoiceServer(config, fake_backends(overlaps, **kwargs), host="127.0.0.1", port=0,
                              max_sessions=max_sessions, make_is_speech=lambda: energy_vad)
         await server.start()
         try:
@@ -101,16 +101,16 @@ def test_one_client_gets_transcript_answer_audio_and_latency(tmp_path):
 
 
 def test_several_clients_at_once_share_the_models_one_call_at_a_time():
-    overlap = Overlap()
+    asr, llm = Overlap(), Overlap()
 
     async def body(server, url):
         results = await asyncio.gather(*(stream(url, QUESTION, speed=SPEED) for _ in range(3)))
         return results, list(server.finished)
 
-    results, finished = run_with_server(body, max_sessions=3, overlap=overlap)
+    results, finished = run_with_server(body, max_sessions=3, overlaps=(asr, llm))
     assert [r.answers for r in results] == [[ANSWER]] * 3
     assert all(r.close_code == 1000 for r in results)
-    assert overlap.most == 1  # the model lock: never two model calls at once
+    assert asr.most == 1 and llm.most == 1  # a lock per model: never two calls of one model at once
     assert sorted(s.end for s in finished) == ["done"] * 3
 
 
@@ -282,7 +282,7 @@ def test_speech_while_the_answer_streams_back_barges_in_and_is_answered_next():
             return events, ws.close_code
 
     events, code = run_with_server(body, overrides=["answer.max_sentences=0"], replies=[long_answer, ANSWER],
-                                   token_s=0.03)
+                                   token_s=0.1)  # ~4 s of generation: still running when the user speaks
     barge = [e for e in events if e["event"] == "BargeIn"]
     assert len(barge) == 1 and barge[0]["turn"] == 1 and barge[0]["generation_stopped"]
     first = [e for e in events if e["event"] == "AnswerDone" and e["turn"] == 1][0]
