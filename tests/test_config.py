@@ -37,8 +37,10 @@ def test_default_yaml_gives_the_defaults():
     assert config.asr.buffer_trim_s == 10.0
     for llm in (config.models.inference, config.models.answer):
         assert (llm.engine, llm.model, llm.device, llm.dtype) == ("llama_cpp", "packaged:smollm2-135m-instruct", "cpu", "float32")
-    # the notes share the two cores with recognition while the user speaks; the answer has both
-    assert (config.models.inference.threads, config.models.answer.threads) == (1, 2)
+    # the notes share the two cores with recognition while the user speaks; the answer reads its prompt
+    # on both, and decodes on one beside speech synthesis
+    assert (config.models.inference.threads, config.models.inference.prefill_threads) == (1, 0)
+    assert (config.models.answer.threads, config.models.answer.prefill_threads) == (1, 2)
     assert config.livemind.granularity == "sentence"
     assert config.livemind.min_segment_chars == 10
     assert config.livemind.actions == "simplified"

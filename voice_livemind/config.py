@@ -68,6 +68,9 @@ class LLMConfig:
     device: str = "cpu"  # "cpu", "cuda", "auto" (llama_cpp: cuda/auto offload every layer when its build can)
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # transformers only (a GGUF keeps its own)
     threads: int = 2  # CPU threads of this model's calls (torch intra-op threads, llama.cpp threads)
+    # llama.cpp: threads for reading the prompt (0: `threads`). Decoding beside speech synthesis is fastest
+    # on one thread (two threads stall when the other core is busy), reading the prompt on every core.
+    prefill_threads: int = 0
     reuse_kv_cache: bool = True  # keep the last call's key/value cache and reuse its shared prefix
 
 
@@ -75,7 +78,9 @@ class LLMConfig:
 class ModelsConfig:
     # writes notes while the user speaks, on 1 thread: recognition has the other core meanwhile
     inference: LLMConfig = field(default_factory=lambda: LLMConfig(threads=1))
-    answer: LLMConfig = field(default_factory=LLMConfig)  # answers once the utterance ends, on every core
+    # answers once the utterance ends: the prompt on both cores (recognition is done), the tokens on one
+    # (speech synthesis of the previous sentence runs on the other)
+    answer: LLMConfig = field(default_factory=lambda: LLMConfig(threads=1, prefill_threads=2))
 
 
 @dataclass
@@ -293,6 +298,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
 def _check_llm(path: str, llm: LLMConfig) -> None:
     if llm.threads < 1:
         raise ConfigError(f"{path}.threads: must be at least 1, got {llm.threads}")
+    if llm.prefill_threads < 0:
+        raise ConfigError(f"{path}.prefill_threads: must be 0 (same as threads) or more, got {llm.prefill_threads}")
     if llm.engine == "llama_cpp":
         problem = gguf_location_problem(llm.model)
         if problem:

@@ -388,9 +388,12 @@ def run(args) -> int:
     models = None
     if args.mode == "livemind":
         from voice_livemind.bench.common import load_models
+        from voice_livemind.pipeline.backends import in_role
         from voice_livemind.tts.piper_backend import PiperTTS
 
-        models = (*load_models(config, small=True), PiperTTS(config.tts))  # notes, answers, speech
+        notes, answers = load_models(config, small=True)
+        models = (in_role(notes, config.models.inference), in_role(answers, config.models.answer),
+                  PiperTTS(config.tts))  # notes, answers, speech; each role with its threads
 
     records = []
     bar = tqdm(inputs, unit="file", file=sys.stderr, disable=args.quiet)

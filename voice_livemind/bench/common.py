@@ -70,9 +70,10 @@ def load_models(config, small: bool):
     large one, models.answer; otherwise the large model object serves both roles. Each is loaded on its
     config's `engine` (llm.load_chat_model)."""
     from voice_livemind.llm import load_chat_model
+    from voice_livemind.pipeline.backends import same_model
 
     large = load_chat_model(config.models.inference)
-    if not small or config.models.answer == config.models.inference:
+    if not small or same_model(config.models.answer, config.models.inference):  # threads may differ
         return large, large
     return large, load_chat_model(config.models.answer)
 

