@@ -31,7 +31,7 @@ def test_default_yaml_gives_the_defaults():
     assert (config.vad.aggressiveness, config.vad.frame_ms) == (2, 30)
     assert (config.vad.speech_start_ms, config.vad.hangover_ms, config.vad.preroll_ms) == (90, 600, 300)
     assert config.asr.model == "packaged:whisper-tiny.en"
-    assert (config.asr.device, config.asr.compute_type, config.asr.cpu_threads) == ("cpu", "int8", 1)
+    assert (config.asr.device, config.asr.compute_type, config.asr.cpu_threads) == ("cpu", "int8", 2)
     assert config.asr.interval_s == 0.7 and isinstance(config.asr.interval_s, float)
     assert config.asr.agreement_n == 2
     assert config.asr.buffer_trim_s == 10.0

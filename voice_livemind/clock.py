@@ -5,8 +5,8 @@ speech synthesis). Every blocking wait of those threads goes through the clock (
 can decide how time passes for all of them:
 
 - RealClock: wall time. Used for live audio and real-time replay.
-- FastForwardClock: wall time that skips idle waits. While any lane computes (`working`), time runs as it
-  really does; when nothing computes, waiting for audio that "has not arrived yet" jumps ahead at once. This
+- FastForwardClock: wall time that skips idle waits. While any lane has work (`work_added` .. `work_done`),
+  time runs as it really does; when nothing computes, waiting for audio that "has not arrived yet" jumps ahead at once. This
   is the paper's measurement method, and with several lanes it gives the timeline real-time pacing gives.
 - VirtualClock: fully simulated; time moves only when every participating thread waits. Fakes call
   `sleep(cost)` to model compute time. The threads take turns (one runs at a time, the next is chosen by
@@ -16,7 +16,6 @@ can decide how time passes for all of them:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import threading
@@ -56,10 +55,12 @@ class RealClock:
                 self._cond.wait(min(remaining, 3600.0))
             return True
 
-    @contextlib.contextmanager
-    def working(self):
-        """Marks compute in progress (the fast-forward clock does not skip time during it)."""
-        yield
+    def work_added(self) -> None:
+        """A job was handed to a lane: compute is pending from now until `work_done` (the fast-forward
+        clock skips no time meanwhile, even before the lane's thread has picked the job up)."""
+
+    def work_done(self) -> None:
+        """A job handed to a lane has finished (or was dropped)."""
 
     def start_thread(self, target: Callable[[], None], name: str) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -77,7 +78,7 @@ class FastForwardClock(RealClock):
     def __init__(self) -> None:
         super().__init__()
         self._skipped = 0.0
-        self._busy = 0  # lanes computing now
+        self._busy = 0  # jobs handed to lanes and not finished
 
     def now(self) -> float:
         return super().now() + self._skipped
@@ -99,16 +100,14 @@ class FastForwardClock(RealClock):
                 self._cond.wait(min(remaining, 3600.0))
             return True
 
-    @contextlib.contextmanager
-    def working(self):
+    def work_added(self) -> None:
         with self._cond:
             self._busy += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy -= 1
-                self._cond.notify_all()
+
+    def work_done(self) -> None:
+        with self._cond:
+            self._busy -= 1
+            self._cond.notify_all()
 
 
 class DeadlockError(RuntimeError):
@@ -161,9 +160,11 @@ class VirtualClock:
         self._block(deadline, predicate)
         return predicate()
 
-    @contextlib.contextmanager
-    def working(self):
-        yield
+    def work_added(self) -> None:
+        pass
+
+    def work_done(self) -> None:
+        pass
 
     # -- taking turns --------------------------------------------------------------------------------------
     def enter(self) -> None:

@@ -46,7 +46,7 @@ class ASRConfig:
     model: str = "packaged:whisper-tiny.en"
     device: str = "cpu"  # "cpu", "cuda", "auto"
     compute_type: str = "int8"  # CTranslate2 compute type: int8, float16, int8_float16, float32 ...
-    cpu_threads: int = 1  # the recognition lane: one core (the notes run on the other)
+    cpu_threads: int = 2  # the recognition lane; beside a note (1 thread) the two share the cores
     language: str = "en"
     beam_size: int = 1
     interval_s: float = 0.7  # re-transcribe after this much new audio

@@ -70,6 +70,7 @@ class Lane:
 
     def submit(self, job: Job) -> Job:
         self._outstanding += 1
+        self._clock.work_added()
         with self._lock:
             self._queue.append(job)
         self._clock.notify()
@@ -89,6 +90,7 @@ class Lane:
             dropped = [job for job in self._queue if not keep(job)]
             self._queue = deque(job for job in self._queue if keep(job))
         for job in dropped:
+            self._clock.work_done()
             self._inbox.post(lambda job=job: self._finished(job, None))
 
     def close(self) -> None:
@@ -109,13 +111,13 @@ class Lane:
                 job = self.running = self._queue.popleft()
             job.started = self._clock.now()
             try:
-                with self._clock.working():
-                    result = job.work(job)
+                result = job.work(job)
             except BaseException as err:  # handed to the scheduler, which raises it
                 result = err
             self.busy_s += self._clock.now() - job.started
             self.running = None
             self._inbox.post(lambda job=job, result=result: self._finished(job, result))
+            self._clock.work_done()  # after the post: the result is waiting when the clock may skip again
 
     def _finished(self, job: Job, result) -> None:
         self._outstanding -= 1
