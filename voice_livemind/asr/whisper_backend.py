@@ -30,6 +30,8 @@ class FasterWhisperBackend:
         self.model = WhisperModel(
             location.value, device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads
         )
+        # The first pass pays one-off set-up costs (~1 s here): pay them at load, not in the user's first turn.
+        self.transcribe(np.zeros(16000, np.float32), "")
 
     def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
         cfg = self.config

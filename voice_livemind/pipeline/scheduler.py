@@ -159,6 +159,8 @@ class Pipeline:
                     self._speculate()
                 else:
                     self.thinking.yield_note()  # the note yields to the answer that may end the turn
+            elif self._pause_needs_a_pass():
+                self.thinking.yield_note()  # the pass that may hear the end of the turn gets both cores
             elif llm.idle and self._speculation is None:
                 self.thinking.next_job()
         if self.state is TurnState.ENDING and asr.idle:
@@ -271,6 +273,12 @@ class Pipeline:
                                 self.lanes["llm"], self.lanes["tts"], self._inbox, self.emit, self._play,
                                 self._answer_finished, self.clock)
         return Answer(context, self.turn, text, request, speculative=speculative)
+
+    def _pause_needs_a_pass(self) -> bool:
+        """A pause that may end the turn, with speech no pass has heard yet: the final transcript waits for
+        that pass, so a note (which shares the cores with it) waits too (preemptive schedule)."""
+        return (self.endpointer.pause_s >= self.config.asr.pause_pass_ms / 1000
+                and self.recognition.speech_unheard() and self.thinking.preemptive)
 
     def _speculation_due(self) -> bool:
         """livemind: a pause of `pause_pass_ms` or more, every word heard by a pass, and a transcript that
