@@ -161,3 +161,29 @@ def test_a_spoken_answer_stops_after_max_sentences_but_the_baseline_is_not_cut()
     pipeline, audio, backends, _ = make_pipeline("baseline", answer=long_answer)
     pipeline.run(audio)
     assert len(backends.tts.spoken) == 4
+
+
+def test_a_live_session_keeps_the_events_of_its_last_turn_only():
+    config = load_config()
+    clock = VirtualClock()
+    answer_model = ScriptedChatModel(clock, ["It is four."], prefill_s=0.2, per_token_s=0.05)
+    backends = Backends(is_speech=energy_vad, asr=ScriptedASR(clock, SCRIPT, cost_s=0.3),
+                        inference_model=answer_model, answer_model=answer_model, tts=FakeTTS(clock, cost_s=0.05))
+    seen = []
+    pipeline = Pipeline(config, backends, clock, ListSink(), mode="direct", on_event=seen.append, keep_turns=1)
+    one = np.concatenate([silence(SPEECH_START), tone(SPEECH_END - SPEECH_START), silence(3.0)])
+    events = pipeline.run(np.concatenate([one, one, one]))
+    assert [e.turn for e in seen if isinstance(e, ev.TurnDone)] == [1, 2, 3]
+    assert {e.turn for e in events} == {3}  # turns 1 and 2 were dropped once they were done
+    assert len(events) < len(seen) / 2
+
+
+def test_segments_from_the_hypothesis_close_a_pass_sooner_and_notes_start_sooner():
+    def first(kind, **overrides):
+        pipeline, audio, _, _ = make_pipeline("livemind", **overrides)
+        return next(e for e in pipeline.run(audio) if e.kind == kind)
+
+    stable, hypothesis = first("SegmentsClosed"), first("SegmentsClosed", **{"livemind.segments_from": "hypothesis"})
+    assert stable.segments[0] == hypothesis.segments[0] == "What is two plus two?"
+    assert hypothesis.t < stable.t  # closed by the latest hypothesis, before two passes agreed on it
+    assert first("Note", **PAPER, **{"livemind.segments_from": "hypothesis"}).t < first("Note", **PAPER).t

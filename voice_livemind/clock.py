@@ -52,8 +52,14 @@ class RealClock:
                 remaining = deadline - self.now()
                 if remaining <= 0:
                     return False
+                if self._skip_idle(remaining):
+                    return predicate()
                 self._cond.wait(min(remaining, 3600.0))
             return True
+
+    def _skip_idle(self, seconds: float) -> bool:
+        """Called with the lock held before an idle wait: True if the wait was skipped instead."""
+        return False
 
     def work_added(self) -> None:
         """A job was handed to a lane: compute is pending from now until `work_done` (the fast-forward
@@ -88,17 +94,11 @@ class FastForwardClock(RealClock):
             with self._cond:
                 self._skipped += seconds
 
-    def wait_for(self, predicate: Predicate, deadline: float = math.inf) -> bool:
-        with self._cond:
-            while not predicate():
-                remaining = deadline - self.now()
-                if remaining <= 0:
-                    return False
-                if self._busy == 0 and deadline < math.inf:
-                    self._skipped += remaining  # nothing computes: skip the idle wait
-                    return predicate()
-                self._cond.wait(min(remaining, 3600.0))
-            return True
+    def _skip_idle(self, seconds: float) -> bool:
+        if self._busy or seconds == math.inf:
+            return False  # a lane computes: time runs as it really does
+        self._skipped += seconds
+        return True
 
     def work_added(self) -> None:
         with self._cond:

@@ -94,6 +94,10 @@ class PromptsConfig:
 @dataclass
 class LiveMindConfig:
     granularity: Literal["sentence", "clause", "word"] = "sentence"
+    # which text segments are closed from: "stable", the committed text (never revised; a pass later), or
+    # "hypothesis", the committed text plus the latest unstable words (a pass sooner; a note about words
+    # that are then revised is dropped, like any note about revised text)
+    segments_from: Literal["stable", "hypothesis"] = "stable"
     min_segment_chars: int = 10
     actions: Literal["simplified", "complete"] = "simplified"
     layout: Literal["single", "multi_turn"] = "multi_turn"

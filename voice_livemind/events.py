@@ -182,9 +182,6 @@ class EventLog:
             oldest = event.turn - self.keep_turns + 1
             self._events = [e for e in self._events if e.turn >= oldest]
 
-    def drop_before(self, turn: int) -> None:
-        self._events = [e for e in self._events if e.turn >= turn]
-
     def all(self) -> list[Event]:
         return list(self._events)
 

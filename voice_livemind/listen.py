@@ -24,11 +24,6 @@ def format_latency(lat: dict) -> str:
             f"{fmt('first_token_s')}, first audio {fmt('first_audio_s')}, answer done {fmt('answer_done_s')}")
 
 
-def prune_events(events: ev.EventLog, keep_from_turn: int) -> None:
-    """Drop the events of turns before `keep_from_turn` (a live session would otherwise keep them all)."""
-    events.drop_before(keep_from_turn)
-
-
 class LiveStatus:
     """What a person at the terminal sees: the text heard (stable, then ~unstable), the notes as they are
     written, the answer, barge-ins and each turn's latency. On a terminal the line of what is heard is

@@ -25,9 +25,7 @@ playback at once), a BargeIn event is emitted and the new turn starts with the c
 from __future__ import annotations
 
 import enum
-import math
 import threading
-from collections import deque
 from typing import Callable
 
 import numpy as np
@@ -44,8 +42,10 @@ from voice_livemind.pipeline.barge_in import Candidate
 from voice_livemind.pipeline.lanes import Inbox, Lane
 from voice_livemind.pipeline.recognition import Recognition
 from voice_livemind.pipeline.speaking import Speaking
+from voice_livemind.pipeline.speculation import Speculation
 from voice_livemind.pipeline.thinking import Thinking
-from voice_livemind.vad.endpointer import Boundary, Endpointer, sounds_unfinished
+from voice_livemind.pipeline.turn_taking import Decided, Decision, TurnTaking
+from voice_livemind.vad.endpointer import Boundary, Endpointer
 
 
 class TurnState(enum.Enum):
@@ -69,13 +69,8 @@ class Pipeline:
         self.conversation = Conversation(config.conversation)
         self.turn = 0
         self.state = TurnState.IDLE
-        self._preroll: deque[AudioFrame] = deque(maxlen=max(1, config.vad.preroll_ms // config.vad.frame_ms))
-        self._start_frames = max(1, math.ceil(config.vad.speech_start_ms / config.vad.frame_ms))
-        self._barge_frames = max(1, math.ceil(config.barge_in.min_speech_ms / config.vad.frame_ms))
+        self.turn_taking = TurnTaking(config, self.endpointer)
         self._cancel = threading.Event()
-        self._candidate: Candidate | None = None
-        self._queued: tuple[Candidate, Boundary] | None = None  # barge-in off: speech over the answer waits
-        self._speculation: Answer | None = None
         self._answer: Answer | None = None  # the answer being generated or spoken
         self._answer_due: str | None = None  # the transcript to answer once the model's lane is free
         self._ending_since = 0.0
@@ -109,6 +104,9 @@ class Pipeline:
             self.lanes = {name: Lane(name, self.clock, self._inbox) for name in ("asr", "llm", "tts")}
             self.recognition = Recognition(self.config, self.backends.asr, self.lanes["asr"], self.clock,
                                            self.endpointer)
+            self.speculation = Speculation(self.mode is Mode.LIVEMIND and self.config.answer.speculative,
+                                           self.config.asr.pause_pass_ms / 1000, self.recognition,
+                                           self._new_answer, self.emit, self.clock)
             self.thinking = Thinking(self.config, self.mode, self.backends, self.lanes["llm"], self.clock, self.emit)
             while not self._cancel.is_set():
                 for frame in source.ready(self.clock.now()):
@@ -116,7 +114,7 @@ class Pipeline:
                 for message in self._inbox.take():
                     message()
                 if source.exhausted and self.endpointer.in_speech:  # the input ended while someone spoke
-                    self._on_boundary(self.endpointer.end_of_input())
+                    self._act(self.turn_taking.end_of_input(self._speaking()))
                 self._schedule()
                 if source.exhausted and self._all_done():
                     break
@@ -135,33 +133,31 @@ class Pipeline:
         """When the loop must look again even if no message comes: the next frame, or the end of playback
         when something waits for the assistant to fall silent."""
         wake = source.next_arrival()
-        if (self._queued is not None or self._candidate is not None) and self.speaking.playing:
+        if (self.turn_taking.queued is not None or self.turn_taking.candidate is not None) and self.speaking.playing:
             wake = min(wake, self.speaking.playback_end)
         return wake
 
     def _all_done(self) -> bool:
-        return (self.state is TurnState.IDLE and self._candidate is None and self._queued is None
-                and not self._inbox
+        return (self.state is TurnState.IDLE and self.turn_taking.candidate is None
+                and self.turn_taking.queued is None and not self._inbox
                 and all(lane.idle for lane in self.lanes.values()))
 
     def _schedule(self) -> None:
         """Give the idle lanes their next job, in order of priority."""
         asr, llm = self.lanes["asr"], self.lanes["llm"]
-        if self._queued is not None and self.state is TurnState.IDLE and not self.speaking.playing:
-            (candidate, boundary), self._queued = self._queued, None
-            self._start_turn(candidate.audio_t, candidate.frames)  # the utterance said over the answer
-            self._on_boundary(boundary)
+        if self.turn_taking.queued is not None and self.state is TurnState.IDLE and not self.speaking.playing:
+            self._act(self.turn_taking.release_queued())  # the utterance said over the answer
         if self.state is TurnState.LISTENING:
             if asr.idle and self.recognition.due():
                 self.recognition.run_pass(self._on_pass)
-            if self._speculation_due():
+            if self.speculation.due():
                 if llm.idle:
-                    self._speculate()
+                    self.speculation.start()
                 else:
                     self.thinking.yield_note()  # the note yields to the answer that may end the turn
             elif self._pause_needs_a_pass():
                 self.thinking.yield_note()  # the pass that may hear the end of the turn gets both cores
-            elif llm.idle and self._speculation is None:
+            elif llm.idle and self.speculation.answer is None:
                 self.thinking.next_job()
         if self.state is TurnState.ENDING and asr.idle:
             if self.recognition.speech_unheard():
@@ -175,53 +171,22 @@ class Pipeline:
 
     # -- listening -------------------------------------------------------------------------------------
     def _feed(self, frame: AudioFrame) -> None:
-        candidate = self._candidate
-        if candidate is not None and not candidate.confirmed and not self._speaking():
-            self._start_candidate_turn()  # the answer ended meanwhile: an ordinary new turn
-            candidate = None
-        in_turn = self.endpointer.in_speech and candidate is None
-        if in_turn:
-            self.recognition.asr.append(frame.samples)
-        elif candidate is not None:
-            candidate.frames.append(frame)
-        else:
-            self._preroll.append(frame)
-        mute = self.config.barge_in.suppress_while_playing and not in_turn and self.speaking.playing
-        boundary = self.endpointer.push(frame.t, frame.samples, mute=mute)
-        if candidate is not None:
-            candidate.push(self.endpointer.last_speech)
-        if in_turn and self.endpointer.last_speech and self._speculation is not None:
-            self._discard_speculation("speech")  # the user goes on: the pause did not end the turn
-        if boundary is not None:
-            self._on_boundary(boundary)
-        candidate = self._candidate
-        if (candidate is not None and not candidate.confirmed and self.config.barge_in.enabled
-                and candidate.run >= self._barge_frames):
-            self._barge_in(frame.t + frame.duration)
+        decided, speech_in_turn = self.turn_taking.feed(frame, self._speaking(), self.speaking.playing,
+                                                        self.recognition.asr.append)
+        if speech_in_turn and self.speculation.answer is not None:
+            self.speculation.discard("speech")  # the user goes on: the pause did not end the turn
+        self._act(decided)
 
-    def _on_boundary(self, boundary: Boundary) -> None:
-        if boundary.kind == "start":
-            frames = list(self._preroll)
-            self._preroll.clear()
-            if self._speaking():
-                self._candidate = Candidate(boundary.audio_t, frames, run=self._start_frames,
-                                            longest=self._start_frames)
+    def _act(self, decided: list[Decided]) -> None:
+        for d in decided:
+            if d.decision is Decision.START_TURN:
+                self._start_turn(d.audio_t, d.frames)
+            elif d.decision is Decision.END_TURN:
+                self._end_turn(d.boundary)
+            elif d.decision is Decision.BARGE_IN:
+                self._barge_in(d.candidate)
             else:
-                self._start_turn(boundary.audio_t, frames)
-            return
-        candidate, self._candidate = self._candidate, None
-        if candidate is not None and not self.config.barge_in.enabled:
-            self._queued = (candidate, boundary)  # half duplex: answered once the answer has been said
-            return
-        if candidate is not None:  # too short to interrupt: a cough, a click, an echo
-            self._preroll.extend(candidate.frames)
-            self.emit(ev.BargeInIgnored, audio_t=candidate.audio_t,
-                      speech_s=round(candidate.longest * self.config.vad.frame_ms / 1000, 3))
-            return
-        self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
-                  detected_audio_t=self.endpointer.position)
-        self.state, self._ending_since = TurnState.ENDING, self.clock.now()
-        self.thinking.yield_note()  # the note yields to the end of the turn
+                self.emit(ev.BargeInIgnored, audio_t=d.audio_t, speech_s=self.turn_taking.speech_s(d.candidate))
 
     def _start_turn(self, audio_t: float, frames: list[AudioFrame]) -> None:
         self.turn += 1
@@ -230,9 +195,11 @@ class Pipeline:
         self.thinking.start_turn(self.turn, self.conversation.messages())
         self.emit(ev.SpeechStarted, audio_t=audio_t)
 
-    def _start_candidate_turn(self) -> None:
-        candidate, self._candidate = self._candidate, None
-        self._start_turn(candidate.audio_t, candidate.frames)
+    def _end_turn(self, boundary: Boundary) -> None:
+        self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
+                  detected_audio_t=self.endpointer.position)
+        self.state, self._ending_since = TurnState.ENDING, self.clock.now()
+        self.thinking.yield_note()  # the note yields to the end of the turn
 
     def _on_pass(self, transcript: Transcript, heard_until: float, compute_s: float) -> None:
         if self.state is not TurnState.LISTENING:
@@ -241,25 +208,21 @@ class Pipeline:
                   compute_s=compute_s, heard_until=heard_until, words=transcript.words)
         self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
         if self.mode is Mode.LIVEMIND:
-            self.thinking.observe(transcript.stable)
+            hypothesis = self.config.livemind.segments_from == "hypothesis"
+            self.thinking.observe(f"{transcript.stable} {transcript.unstable}".strip() if hypothesis
+                                  else transcript.stable)
 
     def _final_transcript(self) -> None:
         transcript = self.recognition.final()
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable="", final=True,
                   compute_s=self.clock.now() - self._ending_since,
                   heard_until=self.recognition.asr.heard_until, words=transcript.words)
-        spec, self._speculation = self._speculation, None
-        if spec is not None:
-            if transcript.stable == spec.text:
-                self.emit(ev.SpeculationUsed, compute_s=round(self.clock.now() - spec.started, 4),
-                          complete=spec.done)
-                self.state, self._answer = TurnState.ANSWERING, spec
-                spec.release()
-                if spec.done:
-                    self._answer_finished(spec)
-                return
-            self._speculation = spec
-            self._discard_speculation("transcript")
+        spec = self.speculation.settle(transcript)
+        if spec is not None:  # the answer started in the pause answers the turn: it goes on, said now
+            self.state, self._answer = TurnState.ANSWERING, spec
+            if spec.done:
+                self._answer_finished(spec)
+            return
         if not transcript.stable.strip() or self.mode is Mode.TRANSCRIBE:
             self.state = TurnState.IDLE
             self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
@@ -280,26 +243,6 @@ class Pipeline:
         return (self.endpointer.pause_s >= self.config.asr.pause_pass_ms / 1000
                 and self.recognition.speech_unheard() and self.thinking.preemptive)
 
-    def _speculation_due(self) -> bool:
-        """livemind: a pause of `pause_pass_ms` or more, every word heard by a pass, and a transcript that
-        sounds finished (a trailing "and" or comma promises more)."""
-        if (self.mode is not Mode.LIVEMIND or not self.config.answer.speculative or self._speculation is not None
-                or self.endpointer.pause_s < self.config.asr.pause_pass_ms / 1000 or self.recognition.speech_unheard()
-                or not self.lanes["asr"].idle):
-            return False
-        text = self.recognition.asr.final_text()
-        return bool(text.strip()) and not sounds_unfinished(text)
-
-    def _speculate(self) -> None:
-        spec = self._speculation = self._new_answer(self.recognition.asr.final_text(), speculative=True)
-        self.emit(ev.SpeculationStarted, text=spec.text)
-        spec.start()
-
-    def _discard_speculation(self, reason: str) -> None:
-        spec, self._speculation = self._speculation, None
-        spec.stop()
-        self.emit(ev.SpeculationDiscarded, reason=reason, compute_s=round(self.clock.now() - spec.started, 4))
-
     def _answer_finished(self, answer: Answer) -> None:
         if answer.held is not None:
             return  # a speculative answer, all of it ready: it waits for the end of the turn (or is discarded)
@@ -319,9 +262,7 @@ class Pipeline:
         """The assistant is answering (from the end of the turn on) or its audio is still playing."""
         return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self.speaking.playing
 
-    def _barge_in(self, detected_audio_t: float) -> None:
-        candidate = self._candidate
-        candidate.detected_audio_t = detected_audio_t
+    def _barge_in(self, candidate: Candidate) -> None:
         answer, self._answer = self._answer, None
         generating = answer is not None and answer.generating
         if answer is not None:
@@ -329,10 +270,10 @@ class Pipeline:
             answer.recorded = True
             self.conversation.add(answer.text, " ".join(p.text for p in answer.pieces if p.played))
         playing = self.speaking.stop()
-        self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=detected_audio_t,
+        self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=candidate.detected_audio_t,
                   generation_stopped=generating, playback_stopped=playing)
         if self.state is TurnState.ENDING or (self.state is TurnState.ANSWERING and answer is None):
             self.emit(ev.TurnDone)  # interrupted before its answer started: nothing was said
         self._answer_due = None
         self.state = TurnState.IDLE
-        self._start_candidate_turn()
+        self._start_turn(candidate.audio_t, candidate.frames)

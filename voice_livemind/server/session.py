@@ -17,7 +17,6 @@ from voice_livemind import events as ev
 from voice_livemind.audio.live import LiveSource
 from voice_livemind.audio.sink import NullSink
 from voice_livemind.config import Config
-from voice_livemind.listen import prune_events
 from voice_livemind.metrics import turn_latency
 from voice_livemind.pipeline import Backends, Pipeline
 from voice_livemind.server import protocol
@@ -59,7 +58,9 @@ class Session:
         self.clock = clock
         self.source = LiveSource(clock, config.vad.frame_ms, config.audio.sample_rate)
         self.tts_sample_rate = backends.tts.sample_rate
-        self.pipeline = Pipeline(config, backends, clock, ClientSink(), mode=mode, on_event=self._on_event)
+        # keep_turns=1: a session keeps the events of its latest turns only (bounded over hours of use)
+        self.pipeline = Pipeline(config, backends, clock, ClientSink(), mode=mode, on_event=self._on_event,
+                                 keep_turns=1)
         self.encoding = protocol.DEFAULT_ENCODING
         self._audio_seen = False
         self._loop = asyncio.get_running_loop()
@@ -90,7 +91,6 @@ class Session:
             self.summary.turns = event.turn
             if any(isinstance(e, ev.AnswerDone) and e.turn == event.turn for e in self.pipeline.events):
                 frames.append(protocol.latency(event.t, event.turn, turn_latency(self.pipeline.events, event.turn)))
-            prune_events(self.pipeline.events, event.turn + 1)
         self._post_threadsafe(frames)
 
     def _post_threadsafe(self, frames: list) -> None:
