@@ -34,8 +34,9 @@ def kinds(events):
     return [e.kind for e in events]
 
 
-# The paper's timeline: a note runs to its end, the answer starts once the end of the turn is confirmed.
-PAPER = {"livemind.schedule": "sequential", "answer.speculative": "false"}
+# The paper's timeline: a note runs to its end, the answer starts once the end of the turn is confirmed;
+# segments close on the committed text only (typed text is never revised).
+PAPER = {"livemind.schedule": "sequential", "answer.speculative": "false", "livemind.segments_from": "stable"}
 
 
 def test_livemind_event_order_and_notes():
@@ -183,7 +184,8 @@ def test_segments_from_the_hypothesis_close_a_pass_sooner_and_notes_start_sooner
         pipeline, audio, _, _ = make_pipeline("livemind", **overrides)
         return next(e for e in pipeline.run(audio) if e.kind == kind)
 
-    stable, hypothesis = first("SegmentsClosed"), first("SegmentsClosed", **{"livemind.segments_from": "hypothesis"})
+    stable = first("SegmentsClosed", **{"livemind.segments_from": "stable"})
+    hypothesis = first("SegmentsClosed", **{"livemind.segments_from": "hypothesis"})
     assert stable.segments[0] == hypothesis.segments[0] == "What is two plus two?"
     assert hypothesis.t < stable.t  # closed by the latest hypothesis, before two passes agreed on it
-    assert first("Note", **PAPER, **{"livemind.segments_from": "hypothesis"}).t < first("Note", **PAPER).t
+    assert first("Note", **{**PAPER, "livemind.segments_from": "hypothesis"}).t < first("Note", **PAPER).t

@@ -97,7 +97,7 @@ class LiveMindConfig:
     # which text segments are closed from: "stable", the committed text (never revised; a pass later), or
     # "hypothesis", the committed text plus the latest unstable words (a pass sooner; a note about words
     # that are then revised is dropped, like any note about revised text)
-    segments_from: Literal["stable", "hypothesis"] = "stable"
+    segments_from: Literal["stable", "hypothesis"] = "hypothesis"
     min_segment_chars: int = 10
     actions: Literal["simplified", "complete"] = "simplified"
     layout: Literal["single", "multi_turn"] = "multi_turn"
