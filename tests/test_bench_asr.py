@@ -11,6 +11,7 @@ import soundfile
 from voice_livemind.asr import Word
 from voice_livemind.audio.source import AudioError
 from voice_livemind.bench import asr as bench
+from voice_livemind.bench import asr_report as report
 from voice_livemind.bench import asr_metrics as m
 from voice_livemind.cli import main
 from voice_livemind.config import load_config
@@ -141,7 +142,7 @@ def test_summary_has_the_required_keys_and_checks_the_goals():
                pauses=[(1.0, 1.4), (2.0, 2.7)], duration=8.0),
         record("silence.wav", "", "you", "", [], duration=10.0, compute=0.0),
     ]
-    s = bench.summarise(records, [{"file": "x.wav", "reason": "no transcript"}], config)
+    s = report.summarise(records, [{"file": "x.wav", "reason": "no transcript"}], config)
     for key in ("streaming_wer", "offline_wer", "commit_lag_median_s", "commit_lag_p90_s", "rtf",
                 "eou_delay_median_s", "false_cutoffs", "words_on_silence"):
         assert key in s, key
@@ -156,7 +157,7 @@ def test_summary_has_the_required_keys_and_checks_the_goals():
     goals = s["goals"]
     assert goals["streaming_wer_vs_offline"]["met"] and goals["eou_delay_median"]["met"]
     assert not goals["no_false_cutoffs_below_hangover"]["met"] and not goals["no_text_on_silence_or_noise"]["met"]
-    assert "| goal |" in bench.table(s, records)
+    assert "| goal |" in report.table(s, records)
 
 
 # -- inputs ------------------------------------------------------------------------------------------
@@ -244,11 +245,11 @@ def test_bench_asr_on_two_fixtures(tmp_path):
 
 def test_lag_trend_over_the_long_file():
     steady = {"lags": [[t, 1.0 + (0.5 if t < 10 else 0.0), 0.8, "w"] for t in range(30)]}
-    trend = bench.long_lag_trend(steady)
+    trend = report.long_lag_trend(steady)
     assert trend["long_lag_first_third_median_s"] == pytest.approx(1.5)
     assert trend["long_lag_middle_third_median_s"] == trend["long_lag_last_third_median_s"] == pytest.approx(1.0)
     growing = {"lags": [[t, 1.0 + t / 10, 0.8, "w"] for t in range(30)]}
-    assert bench.long_lag_trend(growing)["long_lag_slope_s_per_min"] == pytest.approx(6.0)
+    assert report.long_lag_trend(growing)["long_lag_slope_s_per_min"] == pytest.approx(6.0)
 
 
 # -- reading the pipeline's events -------------------------------------------------------------------
@@ -330,12 +331,12 @@ def test_summary_and_table_show_the_notes_in_livemind_mode():
     lags = [[0.5, 1.0, 0.8, "one"]]
     base = [record("a.wav", "one two three", "one two three", "one two three", lags),
             record("b.wav", "one two three", "one two three", "one two three", lags)]
-    transcribe = bench.summarise(base, [], load_config())
-    assert "segments_closed" not in transcribe and "Notes while listening" not in bench.table(transcribe, base)
+    transcribe = report.summarise(base, [], load_config())
+    assert "segments_closed" not in transcribe and "Notes while listening" not in report.table(transcribe, base)
     notes = [{"notes": 3, "notes_yielded": 1, "segments_closed": 4, "segments_noted": 3},
              {"notes": 1, "notes_yielded": 0, "segments_closed": 4, "segments_noted": 1}]
     livemind = [dict(r, **n) for r, n in zip(base, notes)]
-    s = bench.summarise(livemind, [], load_config())
+    s = report.summarise(livemind, [], load_config())
     assert (s["notes"], s["segments_closed"], s["segments_noted"]) == (4, 8, 4)
     assert s["note_coverage_median"] == pytest.approx(0.5) and s["note_coverage_pooled"] == pytest.approx(0.5)
-    assert "| a.wav | 3 | 1 | 3 / 4 |" in bench.table(s, livemind)
+    assert "| a.wav | 3 | 1 | 3 / 4 |" in report.table(s, livemind)

@@ -189,3 +189,26 @@ def test_segments_from_the_hypothesis_close_a_pass_sooner_and_notes_start_sooner
     assert stable.segments[0] == hypothesis.segments[0] == "What is two plus two?"
     assert hypothesis.t < stable.t  # closed by the latest hypothesis, before two passes agreed on it
     assert first("Note", **{**PAPER, "livemind.segments_from": "hypothesis"}).t < first("Note", **PAPER).t
+
+
+def test_from_run_to_the_sink_a_short_path_that_never_passes_through_a_model_call():
+    # Data flows one way: the answer's audio reaches the sink from the scheduler's loop, not from inside
+    # a model's token loop or a synthesis call (those run on lanes and send messages back).
+    import traceback
+
+    paths = []
+
+    class TracingSink(ListSink):
+        def write(self, samples, sample_rate):
+            stack = [f.name for f in traceback.extract_stack()]
+            paths.append(stack[stack.index("run"):])
+            super().write(samples, sample_rate)
+
+    pipeline, audio, _, _ = make_pipeline("livemind")
+    pipeline.sink = TracingSink()
+    pipeline.speaking.sink = pipeline.sink
+    pipeline.run(audio)
+    assert paths
+    for path in paths:
+        assert len(path) <= 8, path  # run -> run_source -> message -> _audio -> _play -> play -> write
+        assert not {"generate", "synthesize", "transcribe"} & set(path)

@@ -8,6 +8,7 @@ nothing runs back into the pipeline from inside a model call.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -51,8 +52,9 @@ class Inbox:
 class Lane:
     """A worker thread for one kind of compute (recognition, the language model, speech synthesis)."""
 
-    def __init__(self, name: str, clock, inbox: Inbox) -> None:
+    def __init__(self, name: str, clock, inbox: Inbox, nice: int = 0) -> None:
         self.name = name
+        self.nice = nice  # the OS priority of the lane's thread (0: normal; 19: only what others leave)
         self._clock = clock
         self._inbox = inbox
         self._queue: deque[Job] = deque()
@@ -103,6 +105,7 @@ class Lane:
         self._thread.join()
 
     def _loop(self) -> None:
+        _set_thread_nice(self.nice)
         while True:
             self._clock.wait_for(lambda: bool(self._queue) or self._closed)
             with self._lock:
@@ -124,3 +127,13 @@ class Lane:
         if isinstance(result, BaseException):
             raise result
         job.done(result)
+
+
+def _set_thread_nice(nice: int) -> None:
+    """Lower the calling thread's OS priority (Linux: niceness is per thread). Where that is not possible
+    the lane runs at normal priority."""
+    if nice:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        except (AttributeError, OSError):
+            pass

@@ -101,13 +101,17 @@ class Pipeline:
         """Run until the source is exhausted and the last turn answered, or `cancel` is called."""
         self.clock.enter()
         try:
-            self.lanes = {name: Lane(name, self.clock, self._inbox) for name in ("asr", "llm", "tts")}
+            # The notes run at a low OS priority: recognition comes first, notes take the compute it leaves.
+            # Notes and answers share the model on two lanes that never run at once (see _schedule).
+            nice = {"notes": self.config.livemind.notes_nice}
+            self.lanes = {name: Lane(name, self.clock, self._inbox, nice.get(name, 0))
+                          for name in ("asr", "notes", "answer", "tts")}
             self.recognition = Recognition(self.config, self.backends.asr, self.lanes["asr"], self.clock,
                                            self.endpointer)
             self.speculation = Speculation(self.mode is Mode.LIVEMIND and self.config.answer.speculative,
                                            self.config.asr.pause_pass_ms / 1000, self.recognition,
                                            self._new_answer, self.emit, self.clock)
-            self.thinking = Thinking(self.config, self.mode, self.backends, self.lanes["llm"], self.clock, self.emit)
+            self.thinking = Thinking(self.config, self.mode, self.backends, self.lanes["notes"], self.clock, self.emit)
             while not self._cancel.is_set():
                 for frame in source.ready(self.clock.now()):
                     self._feed(frame)
@@ -144,27 +148,28 @@ class Pipeline:
 
     def _schedule(self) -> None:
         """Give the idle lanes their next job, in order of priority."""
-        asr, llm = self.lanes["asr"], self.lanes["llm"]
+        asr = self.lanes["asr"]
+        model_free = self.lanes["notes"].idle and self.lanes["answer"].idle  # one call of the model at a time
         if self.turn_taking.queued is not None and self.state is TurnState.IDLE and not self.speaking.playing:
             self._act(self.turn_taking.release_queued())  # the utterance said over the answer
         if self.state is TurnState.LISTENING:
             if asr.idle and self.recognition.due():
                 self.recognition.run_pass(self._on_pass)
             if self.speculation.due():
-                if llm.idle:
+                if model_free:
                     self.speculation.start()
                 else:
                     self.thinking.yield_note()  # the note yields to the answer that may end the turn
             elif self._pause_needs_a_pass():
                 self.thinking.yield_note()  # the pass that may hear the end of the turn gets both cores
-            elif llm.idle and self.speculation.answer is None:
+            elif model_free and self.speculation.answer is None:
                 self.thinking.next_job()
         if self.state is TurnState.ENDING and asr.idle:
             if self.recognition.speech_unheard():
                 self.recognition.run_pass(self._on_pass)  # the final pass: the last words were not heard yet
             else:
                 self._final_transcript()
-        if self.state is TurnState.ANSWERING and self._answer_due is not None and llm.idle:
+        if self.state is TurnState.ANSWERING and self._answer_due is not None and model_free:
             text, self._answer_due = self._answer_due, None
             self._answer = self._new_answer(text, speculative=False)
             self._answer.start()
@@ -233,7 +238,7 @@ class Pipeline:
     def _new_answer(self, text: str, speculative: bool) -> Answer:
         request = answer_request(self.config, self.mode, text, self.thinking.loop, self.conversation.messages())
         context = AnswerContext(self.config, self.mode.value, self.backends.answer_model, self.backends.tts,
-                                self.lanes["llm"], self.lanes["tts"], self._inbox, self.emit, self._play,
+                                self.lanes["answer"], self.lanes["tts"], self._inbox, self.emit, self._play,
                                 self._answer_finished, self.clock)
         return Answer(context, self.turn, text, request, speculative=speculative)
 
