@@ -108,9 +108,11 @@ class LiveMindConfig:
     # runs on its own lane either way: notes never hold it up.
     schedule: Literal["sequential", "preemptive"] = "preemptive"
     max_note_tokens: int = 48
-    # OS niceness of the notes' lane (0-19): recognition comes first, the notes take the compute it leaves
-    # (measured here: a pass beside a note 1.6 s at 0, 1.1 s at 19 (alone 1.0 s); the note 29.5 -> 22.9 tok/s)
-    notes_nice: int = 19
+    # OS niceness of the notes' lane (0-19): > 0 puts recognition first, the notes take the compute it leaves
+    # (measured here: a pass beside a note 1.6 s at 0, 1.4 s at 10, 1.1 s at 19 (alone 1.0 s); the note 29.5,
+    # 25.2, 22.9 tok/s). At 19 the notes of the unseen questions no longer finished before the end of speech
+    # (coverage 0.0 vs 1.0) and first audio did not improve, so the default shares the cores equally.
+    notes_nice: int = 0
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
 
 
