@@ -1,9 +1,9 @@
-"""The scheduler: one thread that owns the pipeline's state, the turn and the clock, and three compute lanes.
+"""The scheduler: one thread that owns the pipeline's state, the turn and the clock, and the compute lanes.
 
-Lanes (each a worker thread, see lanes.py): `asr` runs recognition passes, `llm` the language model (the
-prompts' fixed start, LiveMind notes, the answer), `tts` speech synthesis. While the user speaks,
-recognition and notes run at the same time on their own cores; after the turn, synthesis of one sentence
-overlaps generation of the next.
+Lanes (each a worker thread, see lanes.py): `asr` runs recognition passes, `notes` the language model while
+the user speaks (the prompts' fixed start, LiveMind notes), `answer` the same model for the answer (never at
+the same time as `notes`), `tts` speech synthesis. While the user speaks, recognition and notes run at the
+same time; after the turn, synthesis of one sentence overlaps generation of the next.
 
 The scheduler's loop: take the audio frames that have arrived (VAD, endpointing, the recognition buffer,
 barge-in), handle what the lanes sent back (transcripts, notes, answer text and audio), give idle lanes
