@@ -18,7 +18,7 @@ import numpy as np
 from voice_livemind.audio.source import AudioFrame
 from voice_livemind.config import Config
 from voice_livemind.pipeline.barge_in import Candidate
-from voice_livemind.vad.endpointer import Boundary, Endpointer
+from voice_livemind.vad.endpointer import Boundary, BoundaryKind, Endpointer
 
 
 class Decision(enum.Enum):
@@ -94,7 +94,7 @@ class TurnTaking:
                 Decided(Decision.END_TURN, boundary=self._queued_end)]
 
     def _on_boundary(self, boundary: Boundary, speaking: bool) -> list[Decided]:
-        if boundary.kind == "start":
+        if boundary.kind is BoundaryKind.START:
             frames = list(self.preroll)
             self.preroll.clear()
             if speaking:

@@ -14,6 +14,8 @@ Two refinements:
 
 from __future__ import annotations
 
+import enum
+
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -54,9 +56,14 @@ def sounds_unfinished(text: str) -> bool:
     return not text.endswith(".") or normalise(words[-1]) in CONTINUATION_WORDS
 
 
+class BoundaryKind(str, enum.Enum):
+    START = "start"  # speech started
+    END = "end"  # speech ended
+
+
 @dataclass(frozen=True)
 class Boundary:
-    kind: str  # "start" or "end"
+    kind: BoundaryKind
     audio_t: float  # where in the input the speech started / ended
     reason: str = "vad"
 
@@ -141,12 +148,12 @@ class Endpointer:
             if self._run >= self._start_frames:
                 self.in_speech, self._run, self.holding = True, 0, False
                 self._turn_start = self._run_start
-                return Boundary("start", self._run_start)
+                return Boundary(BoundaryKind.START, self._run_start)
             return None
         self._run = 0 if speech else self._run + 1
         if self._run >= self._end_frames + (self._hold_frames if self.holding else 0):
             self.in_speech, self._run = False, 0
-            return Boundary("end", self._speech_end())
+            return Boundary(BoundaryKind.END, self._speech_end())
         return None
 
     def end_of_input(self) -> Boundary | None:
@@ -155,7 +162,7 @@ class Endpointer:
             return None
         in_a_pause = self._run > 0
         self.in_speech, self._run = False, 0
-        return Boundary("end", self._speech_end() if in_a_pause else self._last_speech_end, reason="end_of_input")
+        return Boundary(BoundaryKind.END, self._speech_end() if in_a_pause else self._last_speech_end, reason="end_of_input")
 
     def _speech_end(self) -> float:
         """Where the speech ended: the last speech frame, less the classifier's overhang."""
