@@ -150,11 +150,10 @@ def test_measured_stop_latency_and_false_barge_ins(token_s, tts_s):
           f"{latency[len(latency) // 2] * 1000:.0f} ms, max {latency[-1] * 1000:.0f} ms; while audio played "
           f"({len(playing)}): max {playing[-1] * 1000:.0f} ms; false barge-ins {false}/{trials} noise bursts "
           f"of 60-240 ms")
-    # The lane polls between tokens and audio chunks: the stop waits at most for one piece of work. Once
-    # audio plays, those pieces are tokens and sentences; before, the final ASR pass and the prefill.
+    # The scheduler hears every frame while the lanes compute: playback stops and the stop flags are set
+    # at the frame that confirmed the speech, whatever a model is doing.
     assert len(playing) >= 10
-    assert playing[-1] <= max(token_s, tts_s) + 1e-6 and playing[-1] <= 0.2
-    assert latency[-1] <= 0.3 + 1e-6
+    assert latency[-1] <= 1e-6
     assert false == 0
 
 
