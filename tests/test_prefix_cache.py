@@ -1,6 +1,7 @@
 """PrefixCache: what is reused, what is cropped, on a stand-in cache (no torch needed)."""
 
-from voice_livemind.llm.transformers_backend import PrefixCache, shared_prefix_len
+from voice_livemind.llm.base import shared_prefix_len
+from voice_livemind.llm.transformers_backend import PrefixCache
 
 
 class StandInCache:

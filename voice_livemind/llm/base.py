@@ -78,3 +78,13 @@ class ChatModel(Protocol):
         prefill too, at some cost (a call likely to be stopped: a note, a speculative answer).
         """
         ...
+
+
+def shared_prefix_len(a: list[int], b: list[int]) -> int:
+    """How many tokens two sequences share from their start (the part of a kept cache a prompt can reuse)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from voice_livemind.config import LLMConfig
-from voice_livemind.llm.base import Generation, Message
+from voice_livemind.llm.base import Generation, Message, shared_prefix_len
 from voice_livemind.llm.stopping import answer_stated, repeating_tail
 from voice_livemind.models import ModelNotFoundError, resolve
 
@@ -327,12 +327,3 @@ class LlamaCppChatModel:
         if stop_when_answered and answer_stated(prefix + self._decode(new_ids)):
             return "answer"
         return None
-
-
-def shared_prefix_len(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

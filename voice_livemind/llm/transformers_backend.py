@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from voice_livemind.config import LLMConfig
-from voice_livemind.llm.base import Generation, Message
+from voice_livemind.llm.base import Generation, Message, shared_prefix_len
 from voice_livemind.llm.stopping import answer_stated, repeating_tail
 from voice_livemind.models import ModelNotFoundError, cache_dir, resolve
 
@@ -226,13 +226,6 @@ class TransformersChatModel:
                           reused_tokens=reused)
 
 
-def shared_prefix_len(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class PrefixCache:
