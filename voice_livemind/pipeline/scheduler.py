@@ -101,8 +101,8 @@ class Pipeline:
         """Run until the source is exhausted and the last turn answered, or `cancel` is called."""
         self.clock.enter()
         try:
-            # The notes run at a low OS priority: recognition comes first, notes take the compute it leaves.
-            # Notes and answers share the model on two lanes that never run at once (see _schedule).
+            # The notes may run at a lower OS priority (livemind.notes_nice). Notes and answers share the
+            # model on two lanes that never run at once (see _schedule).
             nice = {"notes": self.config.livemind.notes_nice}
             self.lanes = {name: Lane(name, self.clock, self._inbox, nice.get(name, 0))
                           for name in ("asr", "notes", "answer", "tts")}
