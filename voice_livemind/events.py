@@ -185,9 +185,6 @@ class EventLog:
     def all(self) -> list[Event]:
         return list(self._events)
 
-    def of_turn(self, turn: int) -> list[Event]:
-        return [e for e in self._events if e.turn == turn]
-
     def __iter__(self):
         return iter(list(self._events))
 

@@ -75,26 +75,19 @@ def same_model(a: LLMConfig, b: LLMConfig) -> bool:
                                                                          getattr(b, "engine", None))
 
 
-def _load_chat_model(config: LLMConfig) -> ChatModel:
-    try:
-        from voice_livemind.llm import load_chat_model
-    except ImportError:  # before the engine factory existed
-        from voice_livemind.llm.transformers_backend import TransformersChatModel as load_chat_model
-    return load_chat_model(config)
-
-
 def load_backends(config: Config, mode: str) -> Backends:
     """The real models. When both roles name the same model it is loaded once and shared."""
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+    from voice_livemind.llm import load_chat_model
     from voice_livemind.tts.piper_backend import PiperTTS
     from voice_livemind.vad.endpointer import WebRtcClassifier
 
     roles = config.models
-    answer = _load_chat_model(roles.answer)
+    answer = load_chat_model(roles.answer)
     if same_model(roles.inference, roles.answer):
         inference, answer = in_role(answer, roles.inference), in_role(answer, roles.answer)
     else:
-        inference = _load_chat_model(roles.inference) if mode == "livemind" else answer
+        inference = load_chat_model(roles.inference) if mode == "livemind" else answer
     return Backends(
         is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
         asr=FasterWhisperBackend(config.asr),

@@ -62,7 +62,6 @@ class Lane:
         self.running: Job | None = None
         self._outstanding = 0  # jobs submitted whose result the scheduler has not handled yet
         self._closed = False
-        self.busy_s = 0.0  # clock time spent computing: lane utilisation
         self._thread = clock.start_thread(self._loop, f"lane-{name}")
 
     @property
@@ -117,7 +116,6 @@ class Lane:
                 result = job.work(job)
             except BaseException as err:  # handed to the scheduler, which raises it
                 result = err
-            self.busy_s += self._clock.now() - job.started
             self.running = None
             self._inbox.post(lambda job=job, result=result: self._finished(job, result))
             self._clock.work_done()  # after the post: the result is waiting when the clock may skip again
