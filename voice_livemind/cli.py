@@ -139,10 +139,15 @@ def _run_models(args) -> int:
     if args.action == "fetch":
         for name in models.PACKAGED:
             print(f"{name}: {models.resolve_packaged(name)}")
-        # The GGUF language model is also converted once here, so the first replay starts fast.
-        from voice_livemind.llm.transformers_backend import model_folder
+        # A GGUF that the default config runs on transformers is converted once here, so the first replay
+        # starts fast; llama.cpp (the CPU default) reads the file as it is.
+        from voice_livemind.config import load_config
 
-        print(f"smollm2-135m-instruct (converted): {model_folder('packaged:smollm2-135m-instruct')}")
+        roles = load_config().models
+        if "transformers" in (roles.inference.engine, roles.answer.engine):
+            from voice_livemind.llm.transformers_backend import model_folder
+
+            print(f"smollm2-135m-instruct (converted): {model_folder('packaged:smollm2-135m-instruct')}")
     else:
         for name in models.PACKAGED:
             try:
