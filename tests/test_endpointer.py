@@ -1,5 +1,7 @@
 """Endpointer state machine on scripted per-frame decisions, and the real webrtcvad classifier."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -167,12 +169,20 @@ def test_webrtc_digital_silence_is_never_speech(frame_ms):
     assert not any(decisions)
 
 
-def test_webrtc_accepts_16k_float32_frame_and_returns_bool():
-    classifier = WebRtcClassifier(aggressiveness=2, frame_ms=30)
-    rng = np.random.default_rng(0)
-    frame = (0.5 * rng.standard_normal(480)).astype(np.float32)  # clipped to [-1, 1] inside
-    assert frame.dtype == np.float32
-    assert isinstance(classifier(frame), bool)
+def test_webrtc_takes_16k_float32_frames_beyond_full_scale_and_returns_bools():
+    # settle_ms=0: every decision is webrtcvad's own (a fresh classifier answers False while it settles)
+    classifier = WebRtcClassifier(aggressiveness=2, frame_ms=30, settle_ms=0)
+    vad, heard = classifier._vad, []
+    classifier._vad = SimpleNamespace(is_speech=lambda data, rate: heard.append(data) or vad.is_speech(data, rate))
+    t = np.arange(480 * 20) / 16000
+    voiced = 1.5 * sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 15))  # peaks at 2.6: clipped
+    audio = np.concatenate([np.zeros(4800), voiced, np.zeros(4800)]).astype(np.float32)
+    frames = [audio[i : i + 480] for i in range(0, len(audio), 480)]
+    decisions = [classifier(frame) for frame in frames]
+    assert all(type(d) is bool for d in decisions)
+    assert decisions[:10] == [False] * 10 and all(decisions[12:30])  # silence, then the loud voiced sound
+    # webrtcvad hears each frame as 16-bit PCM, scaled by 32768 and clipped to full scale (not wrapped)
+    assert heard == [np.clip(np.round(f * 32768.0), -32768, 32767).astype("<i2").tobytes() for f in frames]
 
 
 def test_webrtc_in_an_endpointer_on_silence():

@@ -111,14 +111,18 @@ def test_hold_ends_after_hangover_plus_hold():
 
 def test_hold_is_cleared_by_a_new_turn_and_a_finished_transcript():
     config = VADConfig(hangover_ms=600, transcript_hold_ms=300)
-    endpointer = Endpointer(config, Scripted([S] * 40))
+    endpointer = Endpointer(config, Scripted([S] * 5 + [N] * 30 + [S] * 10))
     feed(endpointer, 5)
     endpointer.observe_transcript("so")
     assert endpointer.holding
     endpointer.observe_transcript("Fine.")
     assert not endpointer.holding
     endpointer.observe_transcript("so")
-    assert Endpointer(config, Scripted([])).holding is False
+    assert endpointer.holding
+    # 30 frames of silence = hangover + hold: the turn ends, and the next one starts without the hold
+    events = feed(endpointer, 30 + 10)
+    assert [b.kind for _, b in events] == ["end", "start"]
+    assert endpointer.holding is False
     off = Endpointer(VADConfig(transcript_hold_ms=0), Scripted([]))
     off.observe_transcript("and")
     assert not off.holding  # the hold is off by default

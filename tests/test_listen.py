@@ -2,6 +2,7 @@
 
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -69,8 +70,13 @@ def test_speaker_sink_stop_drops_the_queue():
     sink = SpeakerSink(fake, 22050)
     sink.write(np.full(22050 * 5, 0.2, np.float32), 22050)
     sink.stop()
+    played_at_stop = sink.played
+    time.sleep(0.05)  # the stream goes on pulling blocks: silence only from now on
     sink.close()
-    assert np.count_nonzero(fake.outputs[0].audio()) < 48000 * 5
+    assert fake.outputs[0].rate == 22050
+    played = np.count_nonzero(fake.outputs[0].audio())
+    assert played == played_at_stop  # nothing queued before the stop was played after it
+    assert played < 22050  # of the 5 s written, at most the blocks pulled before the stop (~10 ms each)
 
 
 def test_listen_command_without_a_microphone_fails_before_loading_models(monkeypatch, capsys):

@@ -78,7 +78,7 @@ def test_latency_spans_match_the_virtual_costs():
     lat = turn_latency(events, 1)
     assert lat["speech_end_source"] == "vad"
     eou = lat["eou_detected_s"]
-    assert eou >= 0.6 - 1e-6  # never before the hangover has elapsed
+    assert eou == pytest.approx(0.6)  # decided when the 600 ms hangover has elapsed, not before or after
     # The pass run in the pause heard all the speech: no final pass. After the end: prefill 0.2 s, first
     # token 0.05 s.
     assert lat["final_transcript_s"] == pytest.approx(eou)
