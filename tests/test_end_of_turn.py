@@ -21,7 +21,7 @@ FOLLOW_UP = [(3.9, 4.2, " Or"), (4.2, 4.5, " three"), (4.5, 4.8, " plus"), (4.8,
 NOTE = "action inference. The user asks for the sum of two small numbers."
 
 
-def run(audio, script, note_s=0.05, **overrides):
+def run(audio, script, note_s=0.05, mode="livemind", **overrides):
     config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
     clock = VirtualClock()
     answers = ScriptedChatModel(clock, ["It is four. Easy."], prefill_s=0.2, per_token_s=0.05)
@@ -29,7 +29,7 @@ def run(audio, script, note_s=0.05, **overrides):
     backends = Backends(is_speech=energy_vad, asr=ScriptedASR(clock, script, cost_s=0.3),
                         inference_model=notes, answer_model=answers, tts=FakeTTS(clock, cost_s=0.05))
     sink = ListSink()
-    events = Pipeline(config, backends, clock, sink, mode="livemind").run(audio)
+    events = Pipeline(config, backends, clock, sink, mode=mode).run(audio)
     return events, backends, sink
 
 
@@ -77,6 +77,17 @@ def test_a_speculative_answer_is_held_until_the_end_is_confirmed():
     plain, _, _ = run(one_question(), QUESTION + QUICKLY, **{"answer.speculative": "false"})
     assert turn_latency(events, 1)["first_audio_s"] < turn_latency(plain, 1)["first_audio_s"] - 0.1
     assert of(events, ev.AnswerDone)[0].text == of(plain, ev.AnswerDone)[0].text
+
+
+@pytest.mark.parametrize("mode", ["direct", "baseline"])
+def test_every_answering_mode_speculates_alike(mode):
+    # Speculation is part of the shared end of the turn, not a LiveMind advantage: the modes without notes
+    # start their answer in the pause too, and gain from it.
+    events, _, _ = run(one_question(), QUESTION + QUICKLY, mode=mode)
+    plain, _, _ = run(one_question(), QUESTION + QUICKLY, mode=mode, **{"answer.speculative": "false"})
+    assert of(events, ev.SpeculationUsed) and of(events, ev.AnswerStarted)[0].speculative
+    assert not of(plain, ev.SpeculationStarted)
+    assert turn_latency(events, 1)["first_audio_s"] < turn_latency(plain, 1)["first_audio_s"] - 0.1
 
 
 def test_speech_after_the_pause_discards_the_speculation():

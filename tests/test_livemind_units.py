@@ -264,3 +264,51 @@ def test_answer_start_only_for_lettered_options_and_when_enabled():
     assert answer_start("Q?\nA. x\nB. y\nC. z", "The answer is (") == ("The answer is (", ("A", "B", "C"))
     assert answer_start("What is the capital of France?", "The answer is (") == ("", ())
     assert answer_start("Q?\nA. x\nB. y\nC. z", "") == ("", ())
+
+
+# The three layouts of the paper's ablation beside single (u-pi) and multi_turn (ua-spi), as the authors'
+# formatter builds them (live_mind/formatter/functions.py): two notes, a wait after them, a new segment.
+TWO_NOTES_AND_A_WAIT = [Entry(("A farmer has a field.",), "inference", "A field problem."),
+                        Entry(("It is 120 m long.",), "inference", "Length 120 m."),
+                        Entry(("Hello.",), "wait", "")]
+ALL_SEGMENTS = ["A farmer has a field.", "It is 120 m long.", "Hello.", "How wide is it?"]
+
+
+def test_u_pli_layout_exact():
+    assert inference_messages("u-pli", "SYS", TWO_NOTES_AND_A_WAIT, ALL_SEGMENTS) == [
+        {"role": "system", "content": "SYS"},
+        {"role": "user", "content": "Previous prompt: A farmer has a field. It is 120 m long.\n"
+                                    "New prompt: Hello. How wide is it?\n"
+                                    "Previous inferences: (1) A field problem. (2) Length 120 m."},
+    ]
+    assert inference_messages("u-pli", "SYS", [], ["Hi there."])[1]["content"] == "New prompt: Hi there."
+
+
+def test_u_spi_layout_exact():
+    assert inference_messages("u-spi", "SYS", TWO_NOTES_AND_A_WAIT, ALL_SEGMENTS)[1] == {
+        "role": "user", "content": "Prompt: A farmer has a field.\nInference: A field problem.\n"
+                                   "Prompt: It is 120 m long.\nInference: Length 120 m.\n"
+                                   "Prompt: Hello. How wide is it?"}
+
+
+def test_ua_pil_layout_exact():
+    assert inference_messages("ua-pil", "SYS", TWO_NOTES_AND_A_WAIT, ALL_SEGMENTS)[1:] == [
+        {"role": "user", "content": "A farmer has a field. It is 120 m long."},
+        {"role": "assistant", "content": "A field problem. Length 120 m."},
+        {"role": "user", "content": "Hello. How wide is it?"},
+    ]
+    # nothing noted yet: one user turn with every segment
+    assert inference_messages("ua-pil", "SYS", [WAIT], ["Hello there.", "Hi?"])[1:] == [
+        {"role": "user", "content": "Hello there. Hi?"}]
+
+
+def test_the_output_stage_of_the_paper_layouts_puts_its_own_system_prompt_before_the_same_turns():
+    for layout in ("u-pli", "u-spi", "ua-pil"):
+        notes = inference_messages(layout, "SYS", TWO_NOTES_AND_A_WAIT, ALL_SEGMENTS)
+        assert answer_messages(layout, "OUT", TWO_NOTES_AND_A_WAIT, ALL_SEGMENTS, inference_system="SYS") == [
+            {"role": "system", "content": "OUT"}, *notes[1:]]
+
+
+def test_an_unknown_layout_is_an_error_naming_the_choices():
+    with pytest.raises(ValueError, match="u-pli"):
+        inference_messages("u-xyz", "SYS", [NOTE], SEGMENTS)

@@ -89,6 +89,7 @@ class PromptsConfig:
     inference_system_complete: str = ""  # for the complete set (background, inference, hypothesize, wait)
     answer_system: str = ""  # the output model after the input ended, with the notes
     baseline_system: str = ""  # the same model without LiveMind: chain of thought on the complete input
+    output_system: str = ""  # answer.output "paper": the authors' output prompt (answer from the notes or go on reasoning)
 
 
 @dataclass
@@ -100,7 +101,7 @@ class LiveMindConfig:
     segments_from: Literal["stable", "hypothesis"] = "hypothesis"
     min_segment_chars: int = 10
     actions: Literal["simplified", "complete"] = "simplified"
-    layout: Literal["single", "multi_turn"] = "multi_turn"
+    layout: Literal["single", "u-pli", "u-spi", "ua-pil", "multi_turn"] = "multi_turn"  # prompts.LAYOUTS
     # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
     # during a call are handled together in the next one (a note still running when the user stops delays
     # the answer). preemptive: the same, but a note yields to the end of the turn and to a speculative
@@ -127,10 +128,15 @@ class AnswerConfig:
     # A spoken answer stays short: the answer-first modes (livemind, direct) stop after this many
     # sentences (0: no limit). The reasoning baseline is not cut: its reasoning is the point of it.
     max_sentences: int = 2
-    # livemind: in a pause that may end the turn (the last recognition pass heard all the speech and the
-    # text sounds finished), start the answer at once and hold its text and audio; if the VAD confirms the
-    # end with the transcript unchanged it is released, if the user goes on it is discarded.
+    # Every answering mode: in a pause that may end the turn (the last recognition pass heard all the speech
+    # and the text sounds finished), start the answer at once and hold its text and audio; if the VAD
+    # confirms the end with the transcript unchanged it is released, if the user goes on it is discarded.
     speculative: bool = True
+    # The output stage. answer_first: the modes without reasoning (livemind, direct) answer first and short
+    # (choice_prefix, max_sentences). paper: the paper's comparison, every mode answers freely with the same
+    # token cap and speaks all of it; livemind answers with the authors' output prompt (prompts.output_system)
+    # and falls back to chain of thought (prompts.baseline_system) when it wrote no note.
+    output: Literal["answer_first", "paper"] = "answer_first"
 
 
 @dataclass

@@ -88,7 +88,8 @@ class LoopStats:
 
 
 class LiveMindLoop:
-    def __init__(self, model: ChatModel, config: LiveMindConfig, repetition_penalty: float = 1.0):
+    def __init__(self, model: ChatModel, config: LiveMindConfig, repetition_penalty: float = 1.0,
+                 answer_system: str | None = None):
         if config.schedule not in ("sequential", "preemptive"):
             raise ValueError(f"unknown livemind.schedule {config.schedule!r}")
         self.model = model
@@ -96,8 +97,10 @@ class LiveMindLoop:
         self.allowed = action_set(config.actions)
         self.system = (config.prompts.inference_system if config.actions == "simplified"
                        else config.prompts.inference_system_complete)
+        # The output stage's system prompt (default: prompts.answer_system; see pipeline.answer.output_system)
+        self.answer_system = config.prompts.answer_system if answer_system is None else answer_system
         if config.layout == "multi_turn":  # the notes and the answer share one system prompt
-            self.system = prompts.multi_turn_system(self.system, config.prompts.answer_system)
+            self.system = prompts.multi_turn_system(self.system, self.answer_system)
         self.repetition_penalty = repetition_penalty
         self.reset()
 
@@ -172,9 +175,13 @@ class LiveMindLoop:
         """The output model's prompt for the complete input `text`."""
         segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True)
         self._align(segments)  # a last-moment revision invalidates notes like any other
-        messages = prompts.answer_messages(self.config.layout, self.config.prompts.answer_system,
+        messages = prompts.answer_messages(self.config.layout, self.answer_system,
                                            self.memory.entries, segments, inference_system=self.system)
         return after_system(messages, self.history)
+
+    def has_notes(self) -> bool:
+        """Whether the memory holds a note (not only waits) for the text last seen."""
+        return prompts.has_notes(self.memory.entries)
 
     def prompt_start(self) -> list[Message]:
         """What every notes prompt of this turn starts with (multi-turn layout: the answer prompt too)."""

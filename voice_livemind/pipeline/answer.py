@@ -38,20 +38,30 @@ class AnswerRequest:
     max_sentences: int  # 0: no limit
 
 
-def answer_request(config, mode: Mode, text: str, livemind: LiveMindLoop, history: list) -> AnswerRequest:
-    """The answer prompt of each mode for the complete transcript `text`."""
+def output_system(config) -> str:
+    """The system prompt of LiveMind's output stage (answer.output): the project's answer-first prompt or the
+    paper's output prompt. In the multi-turn layout the notes' system prompt holds it too."""
     system = config.livemind.prompts
-    prefix, choices = prompts.answer_start(text, config.answer.choice_prefix)
+    return system.output_system if config.answer.output == "paper" else system.answer_system
+
+
+def answer_request(config, mode: Mode, text: str, livemind: LiveMindLoop, history: list) -> AnswerRequest:
+    """The answer prompt of each mode for the complete transcript `text` (bench text asks the same)."""
+    system = config.livemind.prompts
+    paper = config.answer.output == "paper"  # every mode answers freely, as in the paper's comparison
+    prefix, choices = ("", ()) if paper else prompts.answer_start(text, config.answer.choice_prefix)
+    reasoning = mode is Mode.BASELINE
     if mode is Mode.LIVEMIND:
         messages = livemind.answer_messages(text)  # the history is in it, where the notes had it
-    else:  # baseline: reasoning first, no forced start; direct: the answer prompt without notes
-        reasoning = mode is Mode.BASELINE
+        # The paper's fallback: with no note to answer from, the output model reasons step by step.
+        reasoning = paper and not livemind.has_notes()
+    if mode is not Mode.LIVEMIND or reasoning:  # baseline: reasoning, no forced start; direct: no notes
         messages = after_system(prompts.baseline_messages(system.baseline_system if reasoning
                                                           else system.answer_system, text), history)
-        if reasoning:
-            prefix, choices = "", ()
-    # The reasoning baseline speaks all it generates; the answer-first modes say a short answer.
-    max_sentences = 0 if mode is Mode.BASELINE else config.answer.max_sentences
+    if reasoning:
+        prefix, choices = "", ()
+    # A reasoning answer (and every answer in the paper's setting) is spoken whole; the others say a short one.
+    max_sentences = 0 if reasoning or paper else config.answer.max_sentences
     return AnswerRequest(messages, prefix, choices, max_sentences)
 
 

@@ -25,6 +25,7 @@ playback at once), a BargeIn event is emitted and the new turn starts with the c
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from typing import Callable
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from voice_livemind import events as ev
 from voice_livemind.asr.streaming import Transcript
+from voice_livemind.audio.guard import BadStretch, InputGuard
 from voice_livemind.audio.source import ArraySource, AudioFrame, FrameSource
 from voice_livemind.config import Config
 from voice_livemind.conversation import Conversation
@@ -46,6 +48,8 @@ from voice_livemind.pipeline.speculation import Speculation
 from voice_livemind.pipeline.thinking import Thinking
 from voice_livemind.pipeline.turn_taking import Decided, Decision, TurnTaking
 from voice_livemind.vad.endpointer import Boundary, Endpointer
+
+log = logging.getLogger(__name__)
 
 
 class TurnState(enum.Enum):
@@ -70,6 +74,7 @@ class Pipeline:
         self.turn = 0
         self.state = TurnState.IDLE
         self.turn_taking = TurnTaking(config, self.endpointer)
+        self.input_guard = InputGuard(config.audio.sample_rate)  # NaN / inf samples -> silence, reported
         self._cancel = threading.Event()
         self._answer: Answer | None = None  # the answer being generated or spoken
         self._answer_due: str | None = None  # the transcript to answer once the model's lane is free
@@ -108,13 +113,17 @@ class Pipeline:
                           for name in ("asr", "notes", "answer", "tts")}
             self.recognition = Recognition(self.config, self.backends.asr, self.lanes["asr"], self.clock,
                                            self.endpointer)
-            self.speculation = Speculation(self.mode is Mode.LIVEMIND and self.config.answer.speculative,
+            self.speculation = Speculation(self.mode is not Mode.TRANSCRIBE and self.config.answer.speculative,
                                            self.config.asr.pause_pass_ms / 1000, self.recognition,
                                            self._new_answer, self.emit, self.clock)
             self.thinking = Thinking(self.config, self.mode, self.backends, self.lanes["notes"], self.clock, self.emit)
             while not self._cancel.is_set():
                 for frame in source.ready(self.clock.now()):
+                    frame, stretch = self.input_guard.clean(frame)
+                    self._report_bad_samples(stretch)
                     self._feed(frame)
+                if source.exhausted:
+                    self._report_bad_samples(self.input_guard.flush())
                 for message in self._inbox.take():
                     message()
                 if source.exhausted and self.endpointer.in_speech:  # the input ended while someone spoke
@@ -175,6 +184,13 @@ class Pipeline:
             self._answer.start()
 
     # -- listening -------------------------------------------------------------------------------------
+    def _report_bad_samples(self, stretch: BadStretch | None) -> None:
+        if stretch is None:
+            return
+        log.warning("%d non-finite audio samples (NaN or inf) at %.2f-%.2f s of the input were replaced by "
+                    "silence", stretch.samples, stretch.start, stretch.end)
+        self.emit(ev.NonFiniteSamples, audio_t=stretch.start, end_audio_t=stretch.end, samples=stretch.samples)
+
     def _feed(self, frame: AudioFrame) -> None:
         decided, speech_in_turn = self.turn_taking.feed(frame, self._speaking(), self.speaking.playing,
                                                         self.recognition.asr.append)

@@ -1,4 +1,4 @@
-"""Speculation (livemind): in a pause that may end the turn, the answer starts before the VAD has decided;
+"""Speculation (every answering mode alike): in a pause that may end the turn, the answer starts before the VAD has decided;
 its output is held. The end of the turn with the same transcript releases it; speech discards it."""
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from voice_livemind.config import Config
 from voice_livemind.conversation import after_system
 from voice_livemind.livemind.loop import LiveMindLoop
 from voice_livemind.modes import Mode
+from voice_livemind.pipeline.answer import output_system
 from voice_livemind.pipeline.backends import Backends
 from voice_livemind.pipeline.lanes import Job, Lane
 
@@ -27,7 +28,8 @@ class Thinking:
         self.lane = lane
         self.clock = clock
         self.emit = emit
-        self.loop = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty)
+        self.loop = LiveMindLoop(backends.inference_model, config.livemind, config.answer.repetition_penalty,
+                                 answer_system=output_system(config))
         self.preemptive = config.livemind.schedule == "preemptive"
         self.note: Job | None = None  # the running note call
         self.warm_due = False
