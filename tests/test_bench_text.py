@@ -106,3 +106,53 @@ def test_summary_blocks_and_reductions():
     assert summary["modes"]["livemind"]["accuracy"] == 1.0
     assert summary["reductions"]["livemind_vs_baseline"]["mean_latency_pct"] == pytest.approx(80.0)
     assert list(summary["by_length"]["baseline"]) == ["25-49 words"]
+
+
+def run_modes(modes, overrides=(), notes=("action inference. Noon plus two hours.",)):
+    clock = VirtualClock()
+    config = load_config(overrides=list(overrides))
+    large = ScriptedChatModel(clock, list(notes), prefill_s=0.3, per_token_s=0.05,
+                              answer_replies=["The answer is (B). Two pm."])
+    records = run_question(Q, modes, config, large, large, 150, "wpm", False, new_clock=clock.rewind)
+    return {r["mode"]: r for r in records}, large
+
+
+def test_direct_is_livemind_without_the_notes_same_output_stage():
+    by_mode, large = run_modes(["direct", "livemind"])
+    direct, live = by_mode["direct"], by_mode["livemind"]
+    assert direct["answer_first"] and live["answer_first"]  # the same forced start for both
+    assert direct["notes_compute_s"] == 0.0 and live["notes_compute_s"] > 0
+    direct_call = large.calls[0]
+    assert direct_call[0]["content"].startswith("You are a voice assistant. The user has finished speaking")
+    assert not any(m["role"] == "assistant" for m in direct_call)  # no notes
+    assert large.prefixes == ["The answer is (", "action", "action", "The answer is ("]
+
+
+def test_paper_setting_every_mode_answers_freely_livemind_with_the_authors_prompt():
+    by_mode, large = run_modes(["baseline", "direct", "livemind"], ["answer.output=paper"])
+    assert not any(r["answer_first"] for r in by_mode.values())
+    assert all(p in ("", "action") for p in large.prefixes)
+    livemind_answer = large.calls[-1]
+    assert "You can answer directly if you can obtain the answer in your previous inferences" in (
+        livemind_answer[0]["content"])
+
+
+def test_paper_setting_without_notes_livemind_reasons_like_the_baseline():
+    by_mode, large = run_modes(["baseline", "livemind"], ["answer.output=paper"], notes=("action wait.",))
+    baseline_call, livemind_answer = large.calls[0], large.calls[-1]
+    assert livemind_answer == baseline_call  # chain of thought on the complete input: the paper's fallback
+    assert by_mode["livemind"]["actions"] == {"wait": 2}
+
+
+def test_accuracy_comes_with_its_wilson_interval():
+    from voice_livemind.bench.report import accuracy_text, wilson_interval
+
+    low, high = wilson_interval(8, 70)
+    assert low == pytest.approx(0.0591, abs=1e-3) and high == pytest.approx(0.2095, abs=1e-3)
+    assert wilson_interval(0, 10)[0] == 0.0 and wilson_interval(0, 0) is None
+    assert accuracy_text(8, 70) == "0.114 [0.059-0.210]"
+    records = [{"mode": "livemind", "latency_s": 1.0, "first_token_s": 0.1, "correct": i < 3, "prediction": "A",
+                "category": "c", "words": 30, "total_generation_s": 1.0, "overrun_s": 0.0, "answer_stop": "end",
+                "actions": {}, "answer_first": i % 2 == 0} for i in range(10)]
+    block = summarise(records, ["livemind"])["modes"]["livemind"]
+    assert block["accuracy_text"] == accuracy_text(3, 10) and block["answer_first"] == 5

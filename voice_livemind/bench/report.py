@@ -30,6 +30,24 @@ def reduction(new: float | None, old: float | None) -> float | None:
     return 100.0 * (1.0 - new / old)
 
 
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95% confidence interval of a proportion (Wilson score): honest with few questions and rates near 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def accuracy_text(successes: int, n: int) -> str:
+    """"0.114 [0.059-0.209]": the accuracy with its 95% interval, as every accuracy figure is shown."""
+    interval = wilson_interval(successes, n)
+    if interval is None:
+        return "n/a"
+    return f"{successes / n:.3f} [{interval[0]:.3f}-{interval[1]:.3f}]"
+
+
 def rounded(value, digits: int = 3):
     if isinstance(value, float):
         return round(value, digits)

@@ -7,11 +7,17 @@ the last input to the end of the answer.
 
 Modes (large = models.inference, small = models.answer in the config):
 - baseline: the large model answers with chain of thought from the complete input, no notes;
+- direct: the large model answers from the complete input with LiveMind's output stage but no notes, so
+  livemind against direct isolates what the notes do;
 - livemind: the large model writes notes during the input and answers from them;
 - collaboration: the large model writes the notes, the small model answers;
 - small_baseline: the small model with chain of thought.
 The notes phase depends only on the inference model and the input, so it runs once per question and is
-shared by livemind and collaboration.
+shared by livemind and collaboration. Every prompt comes from the pipeline's output stage
+(`pipeline.answer.answer_request`): answer-first by default (the answer forced to start "The answer is ("
+with a constrained letter, baseline reasoning freely), or with `--paper` the paper's comparison (every
+mode answers freely with the same token cap; livemind uses the authors' output prompt and reasons step by
+step when it wrote no note).
 """
 
 from __future__ import annotations
@@ -20,15 +26,15 @@ import argparse
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import resources  # noqa: F401  (tests read the shipped questions through bench.text)
 from pathlib import Path
 
 from voice_livemind.bench.common import Question, load_models, load_questions
-from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+from voice_livemind.bench.report import (accuracy_text, markdown_table, mean, percentile, pyplot, reduction,
+                                         wilson_interval, write_json)
 from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 
-MODES = ("baseline", "livemind", "collaboration", "small_baseline")
+MODES = ("baseline", "direct", "livemind", "collaboration", "small_baseline")
 LENGTH_BUCKETS = ((0, 25, "<25 words"), (25, 50, "25-49 words"), (50, 100, "50-99 words"), (100, 10**9, "100+ words"))
 
 
@@ -104,25 +110,27 @@ def run_notes_phase(stream: TextStream, loop, clock) -> NotesPhase:
     return NotesPhase(loop, max(0.0, clock.now() - stream.end), compute, actions)
 
 
-def answer(model, messages, config, clock, start: float, prefix: str = "", choices: tuple[str, ...] = ()) -> dict:
-    """Generate the answer; times are relative to `start` (the end of input)."""
+def answer(model, request, config, clock, start: float) -> dict:
+    """Generate the answer the output stage asks for (`request`); times are relative to `start` (the end of
+    input)."""
+    from voice_livemind.llm.stopping import extract_answer
+
     first_token: list[float] = []
     began = clock.now()
     generation = model.generate(
-        messages, config.answer.max_new_tokens, prefix=prefix, first_word_choices=choices,
-        banned_first_words=() if choices else prompts.NOT_AN_ANSWER_START,
+        request.messages, config.answer.max_new_tokens, prefix=request.prefix, first_word_choices=request.choices,
+        banned_first_words=() if request.choices else prompts.NOT_AN_ANSWER_START,
         on_text=lambda _: first_token or first_token.append(clock.now()),
         stop_when_answered=config.answer.stop_when_answered,
         repetition_penalty=config.answer.repetition_penalty,
     )
-    from voice_livemind.llm.stopping import extract_answer
-
     return {
         "latency_s": clock.now() - start,
         "first_token_s": (first_token[0] - start) if first_token else None,
         "answer_compute_s": clock.now() - began,
         "answer_tokens": generation.tokens,
         "answer_stop": generation.stop_reason,
+        "answer_first": bool(request.prefix),  # the forced answer-first start engaged (lettered options found)
         "prediction": extract_answer(generation.text),
         "answer_text": generation.text,
     }
@@ -137,6 +145,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=None, help="input rate (default 150 wpm, or 240 cpm)")
     parser.add_argument("--unit", choices=["wpm", "cpm"], default="wpm", help="words (speech) or characters (typing) per minute")
     parser.add_argument("--stream-options", action="store_true", help="stream the options as text too")
+    parser.add_argument("--paper", action="store_true", help="the paper's comparison: every mode answers freely "
+                        "(answer.output=paper); default: answer-first output for livemind and direct")
     add_config_options(parser)
 
 
@@ -159,31 +169,34 @@ def run_question(question: Question, modes, config, large, small, rate, unit, st
                  new_clock=None) -> list[dict]:
     """Every mode on one question; each mode runs on a fresh clock (fast-forward: real compute time)."""
     from voice_livemind.clock import FastForwardClock
-
+    from voice_livemind.livemind.loop import LiveMindLoop
+    from voice_livemind.modes import Mode
+    from voice_livemind.pipeline.answer import answer_request, output_system
 
     new_clock = new_clock or FastForwardClock
-    from voice_livemind.livemind.loop import LiveMindLoop
 
     stream = make_stream(question, rate, unit, stream_options)
     common = {"qid": question.qid, "category": question.category, "words": question.words,
               "input_s": stream.end, "truth": question.answer}
     records = []
     notes: tuple[NotesPhase, float, object] | None = None
+    no_notes = {"notes_compute_s": 0.0, "overrun_s": 0.0, "actions": {}}
     # Every mode starts with cold models: no key/value cache left over from another mode's work. The two
     # LiveMind modes share one notes phase, so each of their answers starts from the cache it left.
     for mode in modes:
         clock = new_clock()
-        if mode in ("baseline", "small_baseline"):
+        if mode in ("baseline", "small_baseline", "direct"):
             clock.sleep_until(stream.end)  # nothing happens until the input is complete
-            model = large if mode == "baseline" else small
+            model = small if mode == "small_baseline" else large
             model.forget()
-            messages = prompts.baseline_messages(config.livemind.prompts.baseline_system, stream.full_text)
-            result = answer(model, messages, config, clock, stream.end)
-            extra = {"notes_compute_s": 0.0, "overrun_s": 0.0, "actions": {}}
+            request = answer_request(config, Mode.DIRECT if mode == "direct" else Mode.BASELINE, stream.full_text,
+                                     None, [])
+            result, extra = answer(model, request, config, clock, stream.end), no_notes
         else:
             if notes is None:  # livemind and collaboration share the large model's notes
                 large.forget()
-                loop = LiveMindLoop(large, config.livemind, config.answer.repetition_penalty)
+                loop = LiveMindLoop(large, config.livemind, config.answer.repetition_penalty,
+                                    answer_system=output_system(config))
                 phase = run_notes_phase(stream, loop, clock)
                 notes = (phase, clock.now(), large.snapshot())
             phase, phase_end, after_notes = notes
@@ -193,9 +206,8 @@ def run_question(question: Question, modes, config, large, small, rate, unit, st
                 model.restore(after_notes)
             else:
                 model.forget()
-            messages = phase.loop.answer_messages(stream.full_text)
-            prefix, choices = prompts.answer_start(stream.full_text, config.answer.choice_prefix)
-            result = answer(model, messages, config, clock, stream.end, prefix, choices)
+            request = answer_request(config, Mode.LIVEMIND, stream.full_text, phase.loop, [])
+            result = answer(model, request, config, clock, stream.end)
             extra = {"notes_compute_s": phase.compute_s, "overrun_s": phase.overrun_s,
                      "actions": dict(phase.actions), **phase.loop.stats.to_json()}
         total = extra["notes_compute_s"] + result["answer_compute_s"]
@@ -215,6 +227,9 @@ def summarise(records: list[dict], modes) -> dict:
             "p90_latency_s": percentile(latencies, 90),
             "mean_first_token_s": mean([r["first_token_s"] for r in rows]),
             "accuracy": (sum(r["correct"] for r in rows) / len(rows)) if rows else None,
+            "accuracy_ci95": list(wilson_interval(sum(r["correct"] for r in rows), len(rows)) or ()) or None,
+            "accuracy_text": accuracy_text(sum(r["correct"] for r in rows), len(rows)),
+            "answer_first": sum(r.get("answer_first", False) for r in rows),  # questions where it engaged
             "answered": sum(r["prediction"] is not None for r in rows),
             "mean_total_generation_s": mean([r["total_generation_s"] for r in rows]),
             "mean_overrun_s": mean([r["overrun_s"] for r in rows]),
@@ -235,7 +250,8 @@ def summarise(records: list[dict], modes) -> dict:
                                         for c in sorted({r["category"] for r in rows})}
         summary["by_length"][mode] = {label: block([r for r in rows if lo <= r["words"] < hi])
                                       for lo, hi, label in LENGTH_BUCKETS if any(lo <= r["words"] < hi for r in rows)}
-    pairs = [("livemind", "baseline"), ("collaboration", "small_baseline"), ("collaboration", "baseline")]
+    pairs = [("livemind", "baseline"), ("livemind", "direct"), ("collaboration", "small_baseline"),
+             ("collaboration", "baseline")]
     for new, old in pairs:
         if new in summary["modes"] and old in summary["modes"]:
             a, b = summary["modes"][new], summary["modes"][old]
@@ -250,11 +266,15 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     rows = [{"mode": m, **v} for m, v in summary["modes"].items()]
     table = markdown_table(rows, [("mode", "mode"), ("n", "n"), ("mean_latency_s", "mean latency (s)"),
                                   ("median_latency_s", "median latency (s)"), ("mean_first_token_s", "first token (s)"),
-                                  ("accuracy", "accuracy"), ("mean_total_generation_s", "generation (s)"),
+                                  ("accuracy_text", "accuracy [95% CI]"), ("answer_first", "answer-first"),
+                                  ("mean_total_generation_s", "generation (s)"),
                                   ("parse_rate", "note parse rate"), ("answer_cap_hits", "answer cap hits")])
     reductions = "".join(f"- {name.replace('_', ' ')}: mean {v['mean_latency_pct']:.1f}%, median {v['median_latency_pct']:.1f}%\n"
                          for name, v in summary["reductions"].items() if v["mean_latency_pct"] is not None)
-    text = f"{header}\n\n{table}\nLatency reduction:\n{reductions}"
+    n = max((v["n"] for v in summary["modes"].values()), default=0)
+    text = (f"{header}\n\n{table}\n\"answer-first\": on how many questions the answer was forced to start with "
+            f"the option letter. With {n} questions the 95% accuracy intervals overlap unless they say otherwise: "
+            f"no accuracy difference between modes is shown by this run.\n\nLatency reduction:\n{reductions}")
     (out / "table.md").write_text(text)
 
     plt = pyplot()
@@ -282,6 +302,8 @@ def run(args) -> int:
     from tqdm import tqdm
 
 
+    if args.paper:  # before the user's --set values, which still win
+        args.overrides = ["answer.output=paper", *args.overrides]
     config = config_from_args(args)
     try:
         questions = spread(load_questions(args.data), args.limit)
@@ -302,10 +324,13 @@ def run(args) -> int:
     summary["settings"] = {"rate": rate, "unit": args.unit, "stream_options": args.stream_options,
                            "questions": len(questions), "large": config.models.inference.model,
                            "small": config.models.answer.model, "layout": config.livemind.layout,
+                           "output": config.answer.output,
                            "actions": config.livemind.actions, "granularity": config.livemind.granularity}
     write_json(out / "summary.json", summary)
     header = (f"bench text: {len(questions)} questions, input at {rate:g} {args.unit}, "
-              f"options {'streamed' if args.stream_options else 'at once with the last input'}")
+              f"options {'streamed' if args.stream_options else 'at once with the last input'}, "
+              f"layout {config.livemind.layout}, output "
+              f"{'the paper (every mode answers freely)' if config.answer.output == 'paper' else 'answer-first (livemind, direct; baseline reasons)'}")
     print(write_report(out, records, summary, header))
     print(f"written to {out}/ (summary.json, records.jsonl, table.md, latency_per_mode.png, latency_vs_length.png)")
     return 0

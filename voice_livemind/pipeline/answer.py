@@ -45,8 +45,9 @@ def output_system(config) -> str:
     return system.output_system if config.answer.output == "paper" else system.answer_system
 
 
-def answer_request(config, mode: Mode, text: str, livemind: LiveMindLoop, history: list) -> AnswerRequest:
-    """The answer prompt of each mode for the complete transcript `text` (bench text asks the same)."""
+def answer_request(config, mode: Mode, text: str, livemind: LiveMindLoop | None, history: list) -> AnswerRequest:
+    """The answer prompt of each mode for the complete transcript `text` (bench text asks the same);
+    `livemind` holds the turn's notes (needed in livemind mode only)."""
     system = config.livemind.prompts
     paper = config.answer.output == "paper"  # every mode answers freely, as in the paper's comparison
     prefix, choices = ("", ()) if paper else prompts.answer_start(text, config.answer.choice_prefix)
