@@ -66,3 +66,22 @@ def test_streaming_transcript_matches_the_sidecar(tmp_path, config, backends, na
     result = replay(FIXTURES / f"{name}.wav", tmp_path, config, backends, "baseline", show_progress=False)
     reference = json.loads((FIXTURES / f"{name}.json").read_text())["text"]
     assert normalised_wer(reference, result.transcript) <= max_wer, result.transcript
+
+
+def test_nan_samples_inside_a_spoken_question_are_silenced_reported_and_the_question_answered(tmp_path, config,
+                                                                                             backends):
+    # Before: 100 NaN samples made every Whisper pass blank and the turn was lost ("no speech in the audio").
+    from voice_livemind.audio.source import load_audio
+    from voice_livemind.replay import replay
+
+    sidecar = json.loads((FIXTURES / "short_question.json").read_text())
+    samples = load_audio(FIXTURES / "short_question.wav")
+    middle = int((sidecar["speech_start"] + sidecar["speech_end"]) / 2 * 16000)
+    samples[middle : middle + 100] = np.nan
+    result = replay(FIXTURES / "short_question.wav", tmp_path, config, backends, "direct", show_progress=False,
+                    samples=samples)
+    assert normalised_wer(sidecar["text"], result.transcript) <= 0.1, result.transcript
+    assert result.answer.strip()
+    events = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    reports = [e for e in events if e["event"] == "NonFiniteSamples"]
+    assert [(r["samples"], round(r["audio_t"] * 16000)) for r in reports] == [(100, middle)]

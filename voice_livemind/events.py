@@ -49,6 +49,16 @@ class SpeechEnded(Event):
 
 
 @dataclass(frozen=True)
+class NonFiniteSamples(Event):
+    """Broken samples (NaN, +inf, -inf) in the input, replaced by silence so the turn goes on; one event
+    per stretch of them (see audio/guard.py), emitted when the stretch is over."""
+
+    audio_t: float  # where the first one is in the input
+    end_audio_t: float  # just after the last one
+    samples: int  # how many were replaced
+
+
+@dataclass(frozen=True)
 class TranscriptUpdate(Event):
     stable: str  # committed text: will not change any more
     unstable: str  # the latest hypothesis beyond the committed text: may still change

@@ -36,3 +36,18 @@ def from_int16(pcm) -> np.ndarray:
 def from_pcm16(data: bytes) -> np.ndarray:
     """pcm_s16le bytes as float32 samples. The length must be a whole number of 2-byte samples."""
     return from_int16(np.frombuffer(data, dtype=PCM16))
+
+
+def finite_in_range(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float samples made safe for the models: non-finite samples (NaN, +inf, -inf) become 0 (silence), and
+    the rest are clipped to [-1, 1] (one NaN in Whisper's window blanks its whole transcript; a huge value
+    overflows its spectrogram). Returns the samples (the same array when nothing had to change; never
+    changed in place) and the indices of the non-finite ones."""
+    samples = np.asarray(samples, dtype=np.float32)
+    finite = np.isfinite(samples)
+    if finite.all():
+        if samples.size == 0 or (samples.max() <= 1.0 and samples.min() >= -1.0):
+            return samples, np.zeros(0, dtype=np.intp)
+        return np.clip(samples, -1.0, 1.0), np.zeros(0, dtype=np.intp)
+    bad = np.flatnonzero(~finite)
+    return np.clip(np.where(finite, samples, np.float32(0.0)), -1.0, 1.0), bad

@@ -82,7 +82,7 @@ class VoiceServer:
 
         self._page = PAGE.read_bytes()
         self._server = await serve(self._handle, self.host, self.port, process_request=self._http,
-                                   max_size=2**20, ping_interval=20, ping_timeout=60)
+                                   max_size=protocol.MAX_MESSAGE_BYTES, ping_interval=20, ping_timeout=60)
         self.port = self._server.sockets[0].getsockname()[1]  # the real one when port 0 was asked
 
     def _http(self, connection, request):

@@ -13,11 +13,13 @@ Server to client:
   the pipeline's events as `voice-livemind replay` writes them to events.jsonl (`t` is seconds since the
   session started): `SpeechStarted`, `TranscriptUpdate` (`stable`, `unstable`, `final`), `Note`,
   `SpeechEnded`, `AnswerStarted`, `AnswerDelta`, `SentenceReady`, `AnswerDone`, `TurnDone`, `BargeIn`
-  (stop playing now), `BargeInIgnored`; `Latency` after each answered turn (the fields of latency.json);
+  (stop playing now), `BargeInIgnored`, `NonFiniteSamples` (`samples` NaN/inf samples from `audio_t` to
+  `end_audio_t` were replaced by silence; once per stretch); `Latency` after each answered turn (the fields of latency.json);
   `Error` (`code`, `message`); `SessionEnd` last.
 - after each `TTSAudio` text frame (whose `bytes` gives the length), one binary frame: its audio as
   pcm_s16le mono at its `sample_rate`.
 Close codes: 1000 done, 1001 server shutting down, 1003 bad audio format, 1008 client too slow to read,
+1009 a message over MAX_MESSAGE_BYTES (1 MiB: send audio in smaller frames; the reason names the limit),
 1011 internal error, 1013 server busy (`server.max_sessions` reached: try again later).
 `Error` codes: `bad_message` (not JSON, no `type`, unknown type, `start` after audio: the message is
 ignored), `bad_audio` (a binary frame that is not whole samples: dropped), `bad_format` (the `start` asks
@@ -37,6 +39,8 @@ from voice_livemind.audio.pcm import from_pcm16, to_pcm16
 
 VERSION = 1
 CLOSE_DONE, CLOSE_SHUTDOWN, CLOSE_BAD_DATA, CLOSE_TOO_SLOW, CLOSE_INTERNAL, CLOSE_BUSY = 1000, 1001, 1003, 1008, 1011, 1013
+CLOSE_TOO_BIG = 1009  # sent by the WebSocket layer for a message over MAX_MESSAGE_BYTES
+MAX_MESSAGE_BYTES = 2**20  # one client message at most (16 kHz pcm_f32le: 16 s of audio)
 ENCODINGS = ("pcm_s16le", "pcm_f32le")
 DEFAULT_ENCODING = "pcm_s16le"
 CONTROL_TYPES = ("start", "end", "report")
@@ -87,7 +91,7 @@ def session_end(turns: int) -> str:
 def close_code(end: str) -> int:
     """The close code for how a session ended (`SessionSummary.end`)."""
     return {"done": CLOSE_DONE, "bad data": CLOSE_BAD_DATA, "error": CLOSE_INTERNAL, "too slow": CLOSE_TOO_SLOW,
-            "shutdown": CLOSE_SHUTDOWN}.get(end, CLOSE_DONE)
+            "shutdown": CLOSE_SHUTDOWN, "message too big": CLOSE_TOO_BIG}.get(end, CLOSE_DONE)
 
 
 # -- client to server ---------------------------------------------------------------------------------

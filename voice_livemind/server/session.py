@@ -35,7 +35,8 @@ class SessionSummary:
     barge_ins: int = 0
     errors: list[str] = field(default_factory=list)
     reports: list[dict] = field(default_factory=list)
-    end: str = ""  # how it ended: "done", "client closed", "shutdown", "bad data", "too slow", "error"
+    end: str = ""  # how it ended: "done", "client closed", "shutdown", "bad data", "too slow", "error",
+    # "message too big" (a message over protocol.MAX_MESSAGE_BYTES: the WebSocket layer closed with 1009)
     dropped_frames: int = 0
 
 
@@ -141,8 +142,10 @@ class Session:
                 outcome = self._take_audio(message) if isinstance(message, bytes) else self._take_control(message)
                 if outcome:
                     return outcome
-        except ConnectionClosed:
-            pass
+        except ConnectionClosed as closed:
+            if closed.sent is not None and closed.sent.code == protocol.CLOSE_TOO_BIG:
+                self.summary.errors.append(f"message too big: {closed.sent.reason}")
+                return "message too big"
         return "client closed"
 
     def _take_audio(self, data: bytes) -> None:
