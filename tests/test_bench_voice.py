@@ -144,7 +144,7 @@ class EventPipeline:
                 ev.Note(1.9, 1, "inference", "capital", (a,)), ev.SegmentsClosed(1.95, 1, (a, b)),
                 ev.Note(2.2, 1, "inference", "one word", (b,)),  # after the true end (2.03 s): not counted
                 ev.SpeechEnded(3.2, 1, 2.55), ev.TranscriptUpdate(3.2, 1, f"{a} {b}", "", final=True),
-                ev.AnswerDelta(3.4, 1, "Paris"), ev.SentenceReady(3.5, 1, "Paris."),
+                ev.AnswerStarted(3.2, 1, "livemind", speculative=True), ev.AnswerDelta(3.4, 1, "Paris"), ev.SentenceReady(3.5, 1, "Paris."),
                 ev.TTSAudio(3.6, 1, np.zeros(10, dtype=np.float32)), ev.AnswerDone(3.5, 1, "Paris.", 2),
                 ev.TurnDone(3.7, 1)]
 
@@ -162,4 +162,5 @@ def test_run_one_reads_the_latency_and_coverage_off_the_events(monkeypatch):
     rec = run_one(fixture, "livemind", shared, model, model, "realtime")
     assert (rec["mode"], rec["pacing"], rec["file"]) == ("livemind", "realtime", fixture.name)
     assert (rec["segments_closed"], rec["segments_noted"], rec["note_coverage"]) == (2, 1, 0.5)
+    assert rec["speculative"] and not rec["answer_first"]  # read off AnswerStarted
     assert rec["speech_end_source"] == "sidecar" and rec["v2v_s"] == pytest.approx(3.6 - rec["speech_end_s"])

@@ -59,6 +59,16 @@ class NonFiniteSamples(Event):
 
 
 @dataclass(frozen=True)
+class EndOfTurnChecked(Event):
+    """The end-of-turn model (smart-turn) heard the turn up to `audio_t`, in a pause of vad.min_silence_ms."""
+
+    audio_t: float  # how far into the input the audio it heard reached
+    p_complete: float  # its probability that the turn is finished
+    ended: bool  # the turn ended on it (p >= vad.end_threshold and the user still silent)
+    compute_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class TranscriptUpdate(Event):
     stable: str  # committed text: will not change any more
     unstable: str  # the latest hypothesis beyond the committed text: may still change
@@ -124,6 +134,7 @@ class MemoryTruncated(Event):
 class AnswerStarted(Event):
     mode: str
     speculative: bool = False  # started before the end of the turn was confirmed (see SpeculationStarted)
+    forced_start: str = ""  # answer-first: the reply was made to start so ("The answer is (") with an option letter
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ import json
 from pathlib import Path
 
 from voice_livemind.bench.common import AUDIO_SUFFIXES, FIXTURES
-from voice_livemind.bench.report import mean, markdown_table, percentile, pyplot, reduction, write_json
+from voice_livemind.bench.report import (accuracy_text, markdown_table, mean, percentile, pyplot, reduction,
+                                         write_json)
 from voice_livemind.cli_options import add_config_options, config_from_args
 
 MODES = ("baseline", "direct", "livemind", "collaboration")
@@ -48,6 +49,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--pacing", nargs="+", choices=PACINGS, metavar="{fast,realtime}",
                         help="default: the config's audio.pacing; both (--pacing fast realtime) runs every item "
                              "in each pacing and compares them item by item")
+    parser.add_argument("--paper", action="store_true", help="the paper's comparison: every mode answers freely "
+                        "and speaks all of it (answer.output=paper); default: answer-first for livemind and direct")
     add_config_options(parser)
 
 
@@ -104,8 +107,10 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     truth = sidecar.answer if sidecar else None
     prediction = extract_answer(done.text)
     transcript = next(e.stable for e in events if isinstance(e, ev.TranscriptUpdate) and e.final and e.turn == done.turn)
+    started = next(e for e in events if isinstance(e, ev.AnswerStarted) and e.turn == done.turn)
     return {**record, **latency, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
             "answer_tokens": done.tokens, "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
+            "answer_first": bool(started.forced_start), "speculative": started.speculative,
             "truth": truth, "prediction": prediction, "correct": (prediction == truth) if truth else None}
 
 
@@ -129,10 +134,13 @@ def summarise(records: list[dict], modes) -> dict:
             "median_answer_done_s": percentile(done, 50), "mean_answer_done_s": mean(done),
             "median_audio_done_s": percentile([r["audio_done_s"] for r in rows], 50),
             "accuracy": (sum(r["correct"] for r in graded) / len(graded)) if graded else None,
+            "accuracy_text": accuracy_text(sum(r["correct"] for r in graded), len(graded)),
+            "answer_first": sum(r.get("answer_first", False) for r in rows),  # turns where it engaged
+            "speculative_answers": sum(r.get("speculative", False) for r in rows),  # turns answered by one
             "n_multiple_choice": len(graded),
             "answer_cap_hits": sum(r["hit_token_cap"] for r in rows),
             "stages_median_s": {key: percentile([r[key] for r in rows], 50) for key, _ in STAGES},
-            # speculative answers (livemind): how often one was started, used, and the lane time wasted
+            # speculative answers (every mode): how often one was started, used, and the lane time wasted
             "speculations": sum(r.get("speculations", 0) for r in rows),
             "speculation_hit_rate": _ratio(sum(r.get("speculation_used", False) for r in rows),
                                            sum(r.get("speculations", 0) for r in rows)),
@@ -242,7 +250,8 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     table = markdown_table(rows, [
         ("mode", "mode"), ("n", "n"), ("median_v2v_s", "median first audio (s)"), ("p90_v2v_s", "p90 first audio (s)"),
         ("median_answer_done_s", "median answer done (s)"), ("mean_answer_done_s", "mean answer done (s)"),
-        ("median_audio_done_s", "median audio done (s)"), ("accuracy", "accuracy (MC)"), ("n_multiple_choice", "MC n"),
+        ("median_audio_done_s", "median audio done (s)"), ("accuracy_text", "accuracy (MC) [95% CI]"),
+        ("n_multiple_choice", "MC n"), ("answer_first", "answer-first"), ("speculative_answers", "speculative"),
         ("median_note_coverage", "median note coverage")])
     stages = markdown_table([{"mode": m, **v["stages_median_s"]} for m, v in summary["modes"].items()],
                             [("mode", "mode")] + [(k, label) for k, label in STAGES])
@@ -257,7 +266,9 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
         for name, v in summary["reductions"].items() if v["median_answer_done_pct"] is not None)
     pacings = summary.get("pacings") or [None]
     shown = [r for r in records if r.get("pacing", pacings[0]) == pacings[0]]  # the plots: the first pacing
-    text = (f"{header}\n\nSeconds from the true end of speech"
+    text = (f"{header}\n\nSeconds from the true end of speech; answer done: the end of generation (the paper's "
+            f"measure), audio done: the end of the spoken answer; answer-first: turns whose answer was forced to "
+            f"start with an option letter; speculative: turns answered by an answer started in the pause"
             + (f" ({pacings[0]} pacing)" if len(pacings) > 1 else "") + f".\n\n{table}\nMedian waterfall (s after "
             f"the end of speech):\n\n{stages}\n{reductions}{speculation}{coverage_report(shown)}"
             f"{pacing_report(summary)}")
@@ -301,6 +312,8 @@ def run(args) -> int:
     from voice_livemind.bench.common import load_models
     from voice_livemind.tts.piper_backend import PiperTTS
 
+    if args.paper:  # before the user's --set values, which still win
+        args.overrides = ["answer.output=paper", *args.overrides]
     config = config_from_args(args)
     pacings = list(dict.fromkeys(args.pacing or [config.audio.pacing]))
     try:
@@ -326,10 +339,12 @@ def run(args) -> int:
     summary["settings"] = {"files": [p.name for p in inputs], "pacing": pacings[0], "pacings": pacings,
                            "large": config.models.inference.model, "small": config.models.answer.model,
                            "engine": config.models.inference.engine, "layout": config.livemind.layout,
-                           "hangover_ms": config.vad.hangover_ms}
+                           "hangover_ms": config.vad.hangover_ms, "output": config.answer.output,
+                           "speculative": config.answer.speculative}
     write_json(out / "summary.json", summary)
     header = (f"bench voice: {len(inputs)} spoken questions, pacing {' and '.join(pacings)}, "
-              f"modes {', '.join(args.modes)}")
+              f"modes {', '.join(args.modes)}, output {config.answer.output}, speculative answers "
+              f"{'in every mode' if config.answer.speculative else 'off'}")
     print(write_report(out, records, summary, header))
     for failure in summary["failed"]:
         print(f"no answer: {failure['file']} ({failure['mode']}, {failure.get('pacing')}): {failure['error']}")

@@ -112,7 +112,7 @@ class Answer:
         self.held = [] if self.speculative else None
         self._chunker = SentenceChunker(config.tts.first_chunk_words)
         self._unsaid = self.request.prefix  # the forced start is spoken with the first generated token
-        self._out(ev.AnswerStarted, mode=self.ctx.mode, speculative=self.speculative)
+        self._out(ev.AnswerStarted, mode=self.ctx.mode, speculative=self.speculative, forced_start=self.request.prefix)
         post = self.ctx.inbox.post
 
         def generate(job: Job):
