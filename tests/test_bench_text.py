@@ -156,3 +156,26 @@ def test_accuracy_comes_with_its_wilson_interval():
                 "actions": {}, "answer_first": i % 2 == 0} for i in range(10)]
     block = summarise(records, ["livemind"])["modes"]["livemind"]
     assert block["accuracy_text"] == accuracy_text(3, 10) and block["answer_first"] == 5
+
+
+def test_layout_ablation_runs_the_note_modes_once_per_layout_and_the_others_once():
+    import argparse
+
+    from voice_livemind.bench.text import add_arguments, layout_runs
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--modes", "baseline", "livemind", "--layouts", "u-pli", "multi_turn"])
+    runs = layout_runs(args, load_config())
+    assert [(c.livemind.layout, m, n) for c, m, n in runs] == [
+        ("multi_turn", ["baseline"], ["baseline"]),
+        ("u-pli", ["livemind"], ["livemind[u-pli]"]),
+        ("multi_turn", ["livemind"], ["livemind[multi_turn]"])]
+    records = [{"mode": m, "latency_s": lat, "first_token_s": 0.1, "correct": True, "prediction": "A",
+                "category": "c", "words": 30, "total_generation_s": lat, "overrun_s": 0.0, "answer_stop": "end",
+                "actions": {}} for m, lat in [("baseline", 10.0), ("livemind[u-pli]", 2.0), ("livemind[multi_turn]", 1.0)]]
+    reductions = summarise(records, [n for _, _, names in runs for n in names])["reductions"]
+    assert reductions["livemind[u-pli]_vs_baseline"]["mean_latency_pct"] == pytest.approx(80.0)
+    assert reductions["livemind[multi_turn]_vs_baseline"]["mean_latency_pct"] == pytest.approx(90.0)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--layouts", "u-xyz"])

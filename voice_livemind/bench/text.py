@@ -145,6 +145,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=None, help="input rate (default 150 wpm, or 240 cpm)")
     parser.add_argument("--unit", choices=["wpm", "cpm"], default="wpm", help="words (speech) or characters (typing) per minute")
     parser.add_argument("--stream-options", action="store_true", help="stream the options as text too")
+    parser.add_argument("--layouts", nargs="+", choices=prompts.LAYOUTS, metavar="LAYOUT",
+                        help="the paper's layout ablation: the note modes once per layout (one of "
+                             f"{', '.join(prompts.LAYOUTS)}), reported as e.g. livemind[u-pli]; the modes "
+                             "without notes run once")
     parser.add_argument("--paper", action="store_true", help="the paper's comparison: every mode answers freely "
                         "(answer.output=paper); default: answer-first output for livemind and direct")
     add_config_options(parser)
@@ -252,6 +256,7 @@ def summarise(records: list[dict], modes) -> dict:
                                       for lo, hi, label in LENGTH_BUCKETS if any(lo <= r["words"] < hi for r in rows)}
     pairs = [("livemind", "baseline"), ("livemind", "direct"), ("collaboration", "small_baseline"),
              ("collaboration", "baseline")]
+    pairs = [(name, old) for kind, old in pairs for name in summary["modes"] if name.split("[")[0] == kind]
     for new, old in pairs:
         if new in summary["modes"] and old in summary["modes"]:
             a, b = summary["modes"][new], summary["modes"][old]
@@ -298,6 +303,21 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     return text
 
 
+def layout_runs(args, config) -> list[tuple[object, list[str], list[str]]]:
+    """(config, modes, reported names) to run per question: one run, or with --layouts the modes without
+    notes once and the note modes once per layout, named "livemind[u-pli]"."""
+    if not args.layouts:
+        return [(config, list(args.modes), list(args.modes))]
+    plain = [m for m in args.modes if m not in ("livemind", "collaboration")]
+    noted = [m for m in args.modes if m in ("livemind", "collaboration")]
+    runs = [(config, plain, plain)] if plain else []
+    for layout in dict.fromkeys(args.layouts):
+        layout_config = config_from_args(argparse.Namespace(config=args.config,
+                                                            overrides=[*args.overrides, f"livemind.layout={layout}"]))
+        runs.append((layout_config, noted, [f"{m}[{layout}]" for m in noted]))
+    return runs
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
@@ -314,14 +334,20 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     large, small = load_models(config, small=bool({"collaboration", "small_baseline"} & set(args.modes)))
+    runs = layout_runs(args, config)
+    modes = [name for _, _, names in runs for name in names]
     records = []
     with open(out / "records.jsonl", "w") as log:
         for question in tqdm(questions, desc="bench text", unit="question"):
-            for record in run_question(question, args.modes, config, large, small, rate, args.unit, args.stream_options):
-                log.write(json.dumps(record) + "\n")
-                records.append(record)
-    summary = summarise(records, args.modes)
+            for run_config, run_modes, names in runs:
+                for record in run_question(question, run_modes, run_config, large, small, rate, args.unit,
+                                           args.stream_options):
+                    record["mode"] = names[run_modes.index(record["mode"])]
+                    log.write(json.dumps(record) + "\n")
+                    records.append(record)
+    summary = summarise(records, modes)
     summary["settings"] = {"rate": rate, "unit": args.unit, "stream_options": args.stream_options,
+                           "layouts": args.layouts,
                            "questions": len(questions), "large": config.models.inference.model,
                            "small": config.models.answer.model, "layout": config.livemind.layout,
                            "output": config.answer.output,
