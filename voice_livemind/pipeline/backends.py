@@ -76,7 +76,11 @@ def same_model(a: LLMConfig, b: LLMConfig) -> bool:
 
 
 def load_backends(config: Config, mode: str) -> Backends:
-    """The real models. When both roles name the same model it is loaded once and shared."""
+    """The real models. When both roles name the same model it is loaded once and shared. A device or a
+    model that is not there is named before anything loads (preflight.py)."""
+    from voice_livemind import preflight
+
+    preflight.check(config, mode)
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
     from voice_livemind.llm import load_chat_model
     from voice_livemind.tts.piper_backend import PiperTTS
