@@ -13,9 +13,8 @@ The output stage gets the same layout with the final segments as the new prompt.
 
 from __future__ import annotations
 
-import re
-
 from voice_livemind.livemind.memory import Entry
+from voice_livemind.livemind.options import answer_start, option_letters  # noqa: F401 (callers use prompts.*)
 from voice_livemind.llm.base import Message
 
 LAYOUTS = ("single", "u-pli", "u-spi", "ua-pil", "multi_turn")
@@ -25,14 +24,6 @@ FINISHED = "(The user has finished speaking.)"  # ends the last user turn of a m
 # end of that conversation imitates it ("action inference. I'm glad to hear that."). Answers may not start
 # so (applied to every mode alike).
 NOT_AN_ANSWER_START = ("action", " action", "Action")
-
-# An option letter standing alone: "A. 628 bits", "B: ...", "C) ...", or spoken "D 256 bits". Whisper
-# often writes the first one as the article: "a 628 bits", "a. 628 bits" (a digit or punctuation after it).
-_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-J]|a(?=[.:)]|\s+\d))(?=[.:)]|\s)")
-# After the word "options" Whisper writes the spoken letters any way: "b dorsal", "C3", "-A-C-4", "g 0.25".
-_OPTIONS_WORD = re.compile(r"\boptions?\b", re.IGNORECASE)
-_LOOSE_OPTION_LETTER = re.compile(r"(?<![A-Za-z'])([A-Ja-j])(?![A-Za-z'])")
-
 
 def _numbered(notes: list[str]) -> str:
     return "\n".join(f"({i}) {note}" for i, note in enumerate(notes, 1)) if notes else "(none yet)"
@@ -139,38 +130,3 @@ def has_notes(entries: list[Entry]) -> bool:
 def baseline_messages(system: str, transcript: str) -> list[Message]:
     return [{"role": "system", "content": system}, {"role": "user", "content": transcript}]
 
-
-def option_letters(text: str) -> str:
-    """The letters of a lettered option list in `text` ("ABCD..."): at least three found in order from A,
-    where one misheard letter may be missing between two found ("A ... the G80 bits C ..."); "" if none.
-    After the word "options" any standalone letter counts, in either case."""
-    keyword = None
-    for keyword in _OPTIONS_WORD.finditer(text):
-        pass  # the last "options": the list follows it
-    if keyword is not None:
-        found = _in_order(_LOOSE_OPTION_LETTER.findall(text[keyword.end():]))
-        if found:
-            return found
-    return _in_order(_OPTION_LETTER.findall(text))
-
-
-def _in_order(candidates: list[str]) -> str:
-    letters = "ABCDEFGHIJ"
-    last, found = -1, 0
-    for letter in candidates:
-        index = letters.index(letter.upper())
-        if last < index <= last + 2:
-            last, found = index, found + 1
-    return letters[: last + 1] if found >= 3 else ""
-
-
-def answer_start(text: str, choice_prefix: str) -> tuple[str, tuple[str, ...]]:
-    """How the output model's reply must begin: answer first for a question with lettered options.
-
-    Returns (prefix, first-token choices): e.g. ("The answer is (", ("A", ..., "J")), or ("", ()) when the
-    question has no options or the config turns this off.
-    """
-    letters = option_letters(text)
-    if not choice_prefix or not letters:
-        return "", ()
-    return choice_prefix, tuple(letters)
