@@ -17,7 +17,10 @@ from voice_livemind.modes import ANSWERING as ANSWERING_MODES
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+# The embedded default ships inside the package (package data, so `pip install .` works from any folder); in
+# the repository voice_livemind/data/default.yaml is a link to configs/default.yaml, the one copy to edit.
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "data" / "default.yaml"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"  # the repository's overlays (gpu.yaml): not installed
 
 
 class ConfigError(ValueError):
@@ -286,12 +289,13 @@ def read_yaml(path: Path) -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """Load `configs/default.yaml`, then the given file on top of it, then the `--set` overrides.
+    """Load the default config (`DEFAULT_CONFIG`, the repository's configs/default.yaml), then the given
+    file on top of it, then the `--set` overrides.
 
     The default file carries the prompts and model choices, so a small user file only names what it
     changes.
     """
-    data = read_yaml(CONFIG_DIR / "default.yaml")
+    data = read_yaml(DEFAULT_CONFIG)
     if path is not None:
         data = _deep_merge(data, read_yaml(Path(path)))
     for assignment in overrides:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from voice_livemind.audio.source import AudioError, read_sidecar  # light: no model imports
 from voice_livemind.bench import asr_metrics as m
-from voice_livemind.bench.common import AUDIO_SUFFIXES, FIXTURES
+from voice_livemind.bench.common import AUDIO_SUFFIXES, fixtures_folder
 from voice_livemind.bench.asr_report import plot_lag, summarise, table
 from voice_livemind.bench.report import rounded
 from voice_livemind.cli_options import add_config_options, config_from_args
@@ -36,9 +36,9 @@ class SkipFile(Exception):
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("folder", nargs="?", default=str(FIXTURES),
+    parser.add_argument("folder", nargs="?", default=None,
                         help="audio files with NAME.json ({'text', 'speech_start', 'speech_end', 'pauses'}) or "
-                             "NAME.txt transcripts (default: the repo's audio_fixtures/)")
+                             "NAME.txt transcripts (default: audio_fixtures/ in the current directory)")
     parser.add_argument("--out", default="runs/asr", help="output folder (default: runs/asr)")
     add_config_options(parser)
     parser.add_argument("--only", action="append", default=[], metavar="TEXT",
@@ -209,6 +209,7 @@ def run(args) -> int:
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
 
     config = config_from_args(args)
+    args.folder = str(fixtures_folder(args.folder, "bench asr"))
     inputs, skipped = find_inputs(Path(args.folder), args.only)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,21 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "audio_fixtures"
+FIXTURES = Path("audio_fixtures")  # the default inputs of bench asr / voice: in the current directory
+
+
+def fixtures_folder(folder: str | Path | None, command: str) -> Path:
+    """`folder`, or audio_fixtures/ in the current directory when none is given (the repository's root; an
+    installed package has no fixtures): AudioError naming the folder to pass when it is not there."""
+    if folder is not None:
+        return Path(folder)
+    if not FIXTURES.is_dir():
+        from voice_livemind.audio.source import AudioError
+
+        raise AudioError(f"{command}: no folder given and no {FIXTURES}/ in the current directory ({Path.cwd()}); "
+                         f"run it from the voice_livemind repository, or pass the folder of audio files: "
+                         f"voice-livemind {command} FOLDER")
+    return FIXTURES
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 LETTERS = "ABCDEFGHIJ"
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from voice_livemind.bench.common import AUDIO_SUFFIXES, FIXTURES
+from voice_livemind.bench.common import AUDIO_SUFFIXES, fixtures_folder
 from voice_livemind.bench.report import (accuracy_text, markdown_table, mean, percentile, pyplot, reduction,
                                          write_json)
 from voice_livemind.cli_options import add_config_options, config_from_args
@@ -58,7 +58,7 @@ def find_inputs(folders: list[str], mmlu: int) -> list[Path]:
     if not folders:
         from voice_livemind.bench.spoken import spoken_mmlu
 
-        fixtures = [FIXTURES / f"{name}.wav" for name in DEFAULT_FIXTURES]
+        fixtures = [fixtures_folder(None, "bench voice") / f"{name}.wav" for name in DEFAULT_FIXTURES]
         return fixtures + (spoken_mmlu(Path("runs/spoken_mmlu"), mmlu) if mmlu else [])
     paths = []
     for folder in map(Path, folders):
