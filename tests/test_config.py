@@ -288,7 +288,7 @@ def test_gpu_yaml_validates_and_names_gpu_models():
 
 def test_engine_is_checked():
     message = error_of(overrides=["models.answer.engine=vllm"])
-    assert message == "models.answer.engine: 'vllm' is not one of 'llama_cpp', 'transformers'"
+    assert message == "models.answer.engine: 'vllm' is not one of 'llama_cpp', 'transformers', 'openai'"
 
 
 def test_engine_per_model():

@@ -66,7 +66,9 @@ class LLMConfig:
     # llama_cpp: llama.cpp (llama-cpp-python) runs a .gguf file as it is, quantised: ~5x faster decoding than
     # transformers on CPU; the model must be a .gguf (a packaged: model, a path to a .gguf file, or a folder
     # holding one). transformers: Hugging Face transformers, for hub ids and GPUs (a GGUF is dequantised once).
-    engine: Literal["llama_cpp", "transformers"] = "llama_cpp"
+    # openai: a serving engine behind an OpenAI-compatible API (vLLM, SGLang, llama.cpp's server) at base_url;
+    # `model` is then the served model's name (llm.openai_backend).
+    engine: Literal["llama_cpp", "transformers", "openai"] = "llama_cpp"
     model: str = "packaged:smollm2-135m-instruct"
     device: str = "cpu"  # "cpu", "cuda", "auto" (llama_cpp: cuda/auto offload every layer when its build can)
     dtype: Literal["float32", "float16", "bfloat16", "auto"] = "float32"  # transformers only (a GGUF keeps its own)
@@ -75,6 +77,16 @@ class LLMConfig:
     # on one thread (two threads stall when the other core is busy), reading the prompt on every core.
     prefill_threads: int = 0
     reuse_kv_cache: bool = True  # keep the last call's key/value cache and reuse its shared prefix
+    # engine openai only. base_url: the API root, e.g. http://127.0.0.1:8000/v1 (required).
+    base_url: str = ""
+    api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the API key (unset: no key sent)
+    # Where the served model's chat template comes from, so prompts are rendered here and sent to the raw
+    # /completions endpoint (a forced reply prefix is then plain text): a model location (packaged:, a .gguf,
+    # a folder or hub id with a tokenizer); "" asks the server (llama.cpp's /props) and otherwise uses
+    # /chat/completions ("continue_final_message" for a prefix: vLLM, SGLang).
+    chat_template: str = ""
+    timeout_s: float = 60.0  # longest wait for the next streamed piece (and for a connection: min(5, this))
+    retries: int = 2  # further attempts after a connection error (only those: nothing is sent twice)
 
 
 @dataclass
@@ -321,6 +333,16 @@ def _check_llm(path: str, llm: LLMConfig) -> None:
         raise ConfigError(f"{path}.threads: must be at least 1, got {llm.threads}")
     if llm.prefill_threads < 0:
         raise ConfigError(f"{path}.prefill_threads: must be 0 (same as threads) or more, got {llm.prefill_threads}")
+    if llm.engine == "openai":
+        if not llm.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.base_url: engine openai needs the server's URL (http://host:port/v1), got "
+                              f"{llm.base_url!r}")
+        if llm.timeout_s <= 0 or llm.retries < 0:
+            raise ConfigError(f"{path}: timeout_s must be > 0 and retries 0 or more, got {llm.timeout_s} and "
+                              f"{llm.retries}")
+    elif llm.base_url:
+        raise ConfigError(f"{path}.base_url: only engine openai reads it (engine is {llm.engine}); set "
+                          f"{path}.engine: openai or remove base_url")
     if llm.engine == "llama_cpp":
         problem = gguf_location_problem(llm.model)
         if problem:

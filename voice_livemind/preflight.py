@@ -127,7 +127,8 @@ def model_problems(config: Config, mode: str) -> list[Problem]:
     while the hub cannot be reached. Packaged models are not fetched here (their load fetches them from
     PyPI and says so if it cannot)."""
     locations = [("asr.model", config.asr.model)]
-    locations += [(f"{key}.model", role.model) for key, role in _roles(config, mode)]
+    # engine openai: `model` is the served model's name, nothing to find here
+    locations += [(f"{key}.model", role.model) for key, role in _roles(config, mode) if role.engine != "openai"]
     locations.append(("tts.voice", config.tts.voice))
     problems, unreachable = [], None
     for key, location in locations:

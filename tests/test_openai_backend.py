@@ -1,0 +1,180 @@
+"""engine openai: config checks, an unreachable server, and the backend against a real OpenAI-compatible server
+(llama-cpp-python's, started here on loopback, serving the packaged SmolLM2 GGUF): the same replies as the
+in-process llama.cpp engine, streaming, forced prefix, first-word constraints, the stop flag."""
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from voice_livemind.config import ConfigError, LLMConfig, load_config
+
+QUESTION = [{"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_engine_openai_needs_a_base_url():
+    with pytest.raises(ConfigError, match=r"models.answer.base_url: engine openai needs the server's URL"):
+        load_config(overrides=["models.answer.engine=openai"])
+    config = load_config(overrides=["models.answer.engine=openai", "models.answer.base_url=http://127.0.0.1:8000/v1",
+                                    "models.answer.model=Qwen/Qwen2.5-1.5B-Instruct"])
+    assert config.models.answer.base_url == "http://127.0.0.1:8000/v1"
+    with pytest.raises(ConfigError, match=r"models.inference.base_url: only engine openai reads it"):
+        load_config(overrides=["models.inference.base_url=http://127.0.0.1:8000/v1"])
+    with pytest.raises(ConfigError, match=r"timeout_s must be > 0"):
+        load_config(overrides=["models.answer.engine=openai", "models.answer.base_url=http://x:1/v1",
+                               "models.answer.timeout_s=0"])
+
+
+def test_the_served_model_name_is_not_looked_for_on_disk_or_the_hub():
+    from voice_livemind.preflight import model_problems
+
+    config = load_config(overrides=["models.answer.engine=openai", "models.answer.base_url=http://127.0.0.1:8000/v1",
+                                    "models.answer.model=./no/such/model"])
+    assert not [p for p in model_problems(config, "direct") if p.key == "models.answer.model"]
+
+
+def test_a_refused_connection_is_a_clear_error_after_bounded_retries():
+    from voice_livemind.llm import load_chat_model
+    from voice_livemind.llm.openai_backend import EngineError
+
+    model = load_chat_model(LLMConfig(engine="openai", model="any", base_url=f"http://127.0.0.1:{free_port()}/v1",
+                                      retries=2, timeout_s=5))
+    start = time.monotonic()
+    with pytest.raises(EngineError, match=r"cannot connect to http://127.0.0.1:\d+/v1 .* after 3 attempts"):
+        model.generate(QUESTION, 8)
+    assert time.monotonic() - start < 3  # back-off 0.25 + 0.5 s
+
+
+# -- against a real server -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("httpx")
+    try:
+        import llama_cpp.server.app  # noqa: F401  (the [server] extras: fastapi, uvicorn, sse-starlette, ...)
+    except ImportError as err:
+        pytest.skip(f"llama-cpp-python's server cannot start: {err} (pip install the test extras)")
+    import httpx
+
+    from voice_livemind.models import ModelNotFoundError, resolve
+
+    try:
+        gguf = resolve("packaged:smollm2-135m-instruct").value
+    except ModelNotFoundError as err:
+        pytest.skip(f"the packaged GGUF is not there: {err}")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama_server") / "stderr.log"
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
+                                "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--model_alias", "smollm2"],
+                               stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: llama.cpp logs a lot
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.skip(f"llama-cpp-python's server exited: {log.read_text()[-500:]}")
+            try:
+                if httpx.get(url + "/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.skip("llama-cpp-python's server did not come up within 90 s")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def remote(server):
+    from voice_livemind.llm import load_chat_model
+
+    return load_chat_model(LLMConfig(engine="openai", model="smollm2", base_url=server,
+                                     chat_template="packaged:smollm2-135m-instruct"))
+
+
+@pytest.fixture(scope="module")
+def local():
+    from voice_livemind.llm import load_chat_model
+
+    return load_chat_model(LLMConfig(engine="llama_cpp", threads=1, reuse_kv_cache=False))
+
+
+@pytest.mark.integration
+def test_streamed_replies_equal_the_in_process_engine(remote, local):
+    pieces = []
+    got = remote.generate(QUESTION, 16, on_text=pieces.append)
+    assert remote.endpoint == "completions"
+    assert got.text == local.generate(QUESTION, 16).text
+    assert "".join(pieces) == got.text and len(pieces) > 3  # streamed piece by piece
+    assert got.stop_reason in ("cap", "end") and got.tokens <= 16
+    assert got.prompt_tokens == len(local.tokenize(local.render(QUESTION, True)))
+
+
+@pytest.mark.integration
+def test_forced_prefix_and_first_word_constraints(remote, local):
+    forced = remote.generate(QUESTION, 12, prefix="The answer is")
+    assert forced.text.startswith("The answer is") and forced.text == local.generate(QUESTION, 12, prefix="The answer is").text
+    for choice in (" wait", " inference"):
+        note = remote.generate(QUESTION, 8, prefix="action", first_word_choices=(choice,), stop_at_newline=True)
+        assert note.text.startswith("action" + choice[:3])
+        assert note.text == local.generate(QUESTION, 8, prefix="action", first_word_choices=(choice,),
+                                           stop_at_newline=True).text
+    free = remote.generate(QUESTION, 4)
+    first = free.text.split()[0]
+    banned = remote.generate(QUESTION, 4, banned_first_words=(first,))
+    assert not banned.text.startswith(first)
+    assert banned.text == local.generate(QUESTION, 4, banned_first_words=(first,)).text
+
+
+@pytest.mark.integration
+def test_newline_stop_ends_the_reply_at_its_first_line_break(remote):
+    line = remote.generate(QUESTION, 40, prefix="Notes:\n-", stop_at_newline=True)
+    assert line.stop_reason in ("newline", "end", "cap")
+    assert "\n" not in line.text.removeprefix("Notes:\n-").rstrip("\n")
+
+
+@pytest.mark.integration
+def test_the_stop_flag_closes_the_stream_early(remote):
+    stop = threading.Event()
+    pieces = []
+
+    def on_text(piece):
+        pieces.append(piece)
+        if len(pieces) == 2:
+            stop.set()
+
+    start = time.monotonic()
+    got = remote.generate(QUESTION, 400, on_text=on_text, stop=stop)
+    assert got.stop_reason == "stop_flag" and got.tokens <= 3
+    assert time.monotonic() - start < 5
+    # The server is free again at once (it stopped generating when the stream closed).
+    start = time.monotonic()
+    assert remote.generate(QUESTION, 4).tokens >= 1
+    assert time.monotonic() - start < 5
+
+
+@pytest.mark.integration
+def test_a_stop_during_the_prompt_returns_at_once(remote):
+    long = [{"role": "system", "content": "You are a helpful assistant. " * 120},
+            {"role": "user", "content": f"Question {time.time()}: what is the capital of France?"}]
+    stop = threading.Event()
+    threading.Timer(0.05, stop.set).start()
+    start = time.monotonic()
+    got = remote.generate(long, 64, stop=stop, stoppable_prefill=True)
+    assert got.stop_reason == "stop_flag" and got.tokens == 0
+    assert time.monotonic() - start < 0.5
