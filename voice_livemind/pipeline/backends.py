@@ -71,8 +71,8 @@ def in_role(model: ChatModel, role: LLMConfig) -> ChatModel:
 
 def same_model(a: LLMConfig, b: LLMConfig) -> bool:
     """The two roles can share one loaded model (their thread counts may differ)."""
-    return (a.model, a.device, a.dtype, getattr(a, "engine", None)) == (b.model, b.device, b.dtype,
-                                                                         getattr(b, "engine", None))
+    return (a.model, a.device, a.dtype, getattr(a, "engine", None), getattr(a, "base_url", "")) == (
+        b.model, b.device, b.dtype, getattr(b, "engine", None), getattr(b, "base_url", ""))
 
 
 def load_backends(config: Config, mode: str) -> Backends:
