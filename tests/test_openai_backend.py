@@ -178,3 +178,91 @@ def test_a_stop_during_the_prompt_returns_at_once(remote):
     got = remote.generate(long, 64, stop=stop, stoppable_prefill=True)
     assert got.stop_reason == "stop_flag" and got.tokens == 0
     assert time.monotonic() - start < 0.5
+
+
+# -- against a scripted server (httpx.MockTransport): what other engines (vLLM, llama.cpp) send and expect ----
+def sse(*chunks) -> bytes:
+    import json
+
+    return b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+
+
+def scripted(handler, monkeypatch=None, **config):
+    import httpx
+
+    from voice_livemind.llm.openai_backend import OpenAIChatModel
+
+    model = OpenAIChatModel(LLMConfig(engine="openai", model="served", base_url="http://engine:8000/v1", **config))
+    model._client = httpx.Client(transport=httpx.MockTransport(handler), headers=model._client.headers)
+    return model
+
+
+def test_without_a_template_the_prefix_continues_the_final_message_and_the_cached_share_is_reported():
+    import json
+
+    import httpx
+
+    seen = []
+
+    def handler(request):
+        if request.url.path == "/props":
+            return httpx.Response(404)
+        body = json.loads(request.content)
+        seen.append((request.url.path, body))
+        return httpx.Response(200, content=sse(
+            {"choices": [{"delta": {"content": " Paris"}, "finish_reason": None}]},
+            {"choices": [{"delta": {"content": "."}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": {"prompt_tokens": 40, "completion_tokens": 2,
+                                      "prompt_tokens_details": {"cached_tokens": 32}}}))
+
+    model = scripted(handler)
+    got = model.generate(QUESTION, 8, prefix="It is", repetition_penalty=1.1)
+    path, body = seen[0]
+    assert path == "/v1/chat/completions" and model.endpoint == "chat"
+    assert body["messages"][-1] == {"role": "assistant", "content": "It is"}
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert body["temperature"] == 0 and body["stream"] and body["max_tokens"] == 8 and body["model"] == "served"
+    assert body["repetition_penalty"] == body["repeat_penalty"] == 1.1 and body["cache_prompt"] is True
+    assert got.text == "It is Paris." and got.stop_reason == "end"
+    assert (got.tokens, got.prompt_tokens, got.reused_tokens) == (2, 40, 32)
+
+
+def test_llama_cpp_props_give_the_template_and_timings_the_cached_share():
+    import json
+
+    import httpx
+
+    seen = []
+
+    def handler(request):
+        if request.url.path == "/props":
+            return httpx.Response(200, json={"chat_template": "{% for m in messages %}[{{ m['content'] }}]{% endfor %}"
+                                                              "{% if add_generation_prompt %}>{% endif %}",
+                                             "bos_token": "<s>"})
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, content=sse(
+            {"choices": [{"text": "ok", "finish_reason": None}]},
+            {"choices": [{"text": "", "finish_reason": "length"}], "timings": {"prompt_n": 3, "cache_n": 10}}))
+
+    got = scripted(handler).generate(QUESTION, 1, prefix="A:")
+    assert seen[0]["prompt"] == "[You are a helpful assistant.][What is the capital of France?]>A:"
+    assert got.text == "A:ok" and got.stop_reason == "cap" and (got.prompt_tokens, got.reused_tokens) == (13, 10)
+
+
+def test_an_http_error_is_not_retried_and_names_the_url(monkeypatch):
+    import httpx
+
+    from voice_livemind.llm.openai_backend import EngineError
+
+    calls = []
+    monkeypatch.setenv("MY_ENGINE_KEY", "sk-test")
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(500, text="out of memory")
+
+    model = scripted(handler, api_key_env="MY_ENGINE_KEY", chat_template="")
+    model._endpoint = "chat"
+    with pytest.raises(EngineError, match=r"http://engine:8000/v1/chat/completions answered 500: out of memory"):
+        model.generate(QUESTION, 4)
+    assert len(calls) == 1 and calls[0].headers["authorization"] == "Bearer sk-test"
