@@ -95,6 +95,10 @@ def load_template(location: str) -> tuple[str, dict[str, str]]:
 
 
 class OpenAIChatModel:
+    # Calls from several threads at once are fine (one thread-safe HTTP client, no state kept here): the server
+    # lets sessions call it without a lock (server/models.py) and the engine batches them.
+    concurrent = True
+
     def __init__(self, config: LLMConfig, role: str = "models.<role>"):
         import httpx
 

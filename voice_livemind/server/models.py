@@ -7,6 +7,9 @@ generated); two sessions take turns on a model, whose state (a key/value cache) 
 callers. The language models share a lock even when they are two: the notes and the answer roles are often
 one model object under two wrappers. Nothing calls a model from inside another model's call, so the locks
 need not be re-entrant. The VAD is not shared: it keeps state, so each session has its own.
+
+A language model that says `concurrent = True` (engine openai: a client of a serving engine, which batches
+the calls of every session and keeps no state here) is not locked: sessions' notes and answers go out at once.
 """
 
 from __future__ import annotations
@@ -84,9 +87,18 @@ class ModelLocks:
 def share_backends(backends: Backends, locks: ModelLocks, is_speech) -> Backends:
     """A session's view of the shared models: every model call holds its kind's lock; the VAD is the
     session's."""
-    answer = LockedChat(backends.answer_model, locks.llm)
+    answer = _shared_chat(backends.answer_model, locks.llm)
     inference = (answer if backends.inference_model is backends.answer_model
-                 else LockedChat(backends.inference_model, locks.llm))
+                 else _shared_chat(backends.inference_model, locks.llm))
     return dataclasses.replace(backends, is_speech=is_speech, asr=LockedASR(backends.asr, locks.asr),
                                inference_model=inference, answer_model=answer,
                                tts=LockedTTS(backends.tts, locks.tts))
+
+
+def concurrent(model) -> bool:
+    """Whether several sessions may call `model` at once (under a role view: the model it wraps)."""
+    return bool(getattr(getattr(model, "model", model), "concurrent", False))
+
+
+def _shared_chat(model, lock):
+    return model if concurrent(model) else LockedChat(model, lock)
