@@ -266,3 +266,11 @@ def test_an_http_error_is_not_retried_and_names_the_url(monkeypatch):
     with pytest.raises(EngineError, match=r"http://engine:8000/v1/chat/completions answered 500: out of memory"):
         model.generate(QUESTION, 4)
     assert len(calls) == 1 and calls[0].headers["authorization"] == "Bearer sk-test"
+
+
+def test_configs_vllm_yaml_loads():
+    from voice_livemind.config import CONFIG_DIR
+
+    config = load_config(CONFIG_DIR / "vllm.yaml")
+    assert {config.models.inference.engine, config.models.answer.engine} == {"openai"}
+    assert config.models.answer.base_url == "http://127.0.0.1:8000/v1"
