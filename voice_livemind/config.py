@@ -39,9 +39,32 @@ class VADConfig:
     aggressiveness: int = 2  # webrtcvad 0 (least) .. 3 (most aggressive about calling audio non-speech)
     frame_ms: int = 30  # 10, 20 or 30
     speech_start_ms: int = 90  # speech this long in a row starts a turn
-    hangover_ms: int = 600  # non-speech this long in a row ends the turn
+    hangover_ms: int = 600  # end_model none: non-speech this long in a row ends the turn
     transcript_hold_ms: int = 0  # hangover extension while the transcript sounds unfinished (0: off)
     preroll_ms: int = 300  # audio kept from before the detected start, so the first word is not clipped
+    # The end of a turn: "none", silence alone (hangover_ms); "smart_turn", after min_silence_ms of silence
+    # the audio model smart-turn v3.2 is asked whether the turn sounds finished: p(complete) >= end_threshold
+    # ends it there, otherwise it ends after max_silence_ms of silence (a pause inside a sentence waits).
+    # webrtcvad's frames decide what is silence either way. Without a loaded model: silence alone.
+    end_model: Literal["none", "smart_turn"] = "smart_turn"
+    min_silence_ms: int = 200
+    max_silence_ms: int = 1500
+    end_threshold: float = 0.5
+    end_model_path: str = "packaged:smart-turn-v3.2"
+    end_model_threads: int = 1  # onnxruntime threads of one call (~50 ms on an idle core here)
+    end_model_device: str = "cpu"  # cpu | cuda | auto (CUDA when this onnxruntime has it, else the CPU)
+    # A turn the end model ended resumes when the user goes on (barge_in.min_speech_ms of speech) before
+    # any of its answer was heard: the answer is dropped, the turn continues and is answered when it ends.
+    resume: bool = True
+    # Speech confirmation: "silero", a frame is speech only when webrtcvad says so and Silero VAD's speech
+    # probability reached silero_threshold within the last 200 ms (steady noise opens and holds no turn);
+    # "none": webrtcvad alone.
+    confirm: Literal["none", "silero"] = "silero"
+    silero_path: str = "packaged:silero-vad"
+    silero_threshold: float = 0.5
+    # A turn in which recognition has heard no word for this long ends (noise that passed the VAD), and a
+    # turn with no words gets no answer (0: off).
+    no_words_s: float = 10.0
 
 
 @dataclass
@@ -317,6 +340,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
         raise ConfigError(f"vad.frame_ms: webrtcvad accepts 10, 20 or 30, got {config.vad.frame_ms}")
     if not 0 <= config.vad.aggressiveness <= 3:
         raise ConfigError(f"vad.aggressiveness: must be 0..3, got {config.vad.aggressiveness}")
+    _check_vad(config.vad)
     if config.asr.agreement_n < 1:
         raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
     if config.audio.sample_rate != 16000:
@@ -326,6 +350,21 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     for role in ("inference", "answer"):
         _check_llm(f"models.{role}", getattr(config.models, role))
     return config
+
+
+def _check_vad(vad: VADConfig) -> None:
+    if not 0 < vad.min_silence_ms <= vad.max_silence_ms:
+        raise ConfigError(f"vad.min_silence_ms ({vad.min_silence_ms}) must be > 0 and at most vad.max_silence_ms "
+                          f"({vad.max_silence_ms})")
+    for key in ("end_threshold", "silero_threshold"):
+        if not 0.0 <= getattr(vad, key) <= 1.0:
+            raise ConfigError(f"vad.{key}: a probability, 0..1, got {getattr(vad, key)}")
+    if vad.end_model_threads < 1:
+        raise ConfigError(f"vad.end_model_threads: must be at least 1, got {vad.end_model_threads}")
+    if vad.end_model_device not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"vad.end_model_device: cpu, cuda or auto, got {vad.end_model_device!r}")
+    if vad.no_words_s < 0:
+        raise ConfigError(f"vad.no_words_s: seconds (0: off), got {vad.no_words_s}")
 
 
 def _check_llm(path: str, llm: LLMConfig) -> None:

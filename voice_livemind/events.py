@@ -69,6 +69,14 @@ class EndOfTurnChecked(Event):
 
 
 @dataclass(frozen=True)
+class TurnResumed(Event):
+    """The user went on after the end model ended the turn, before any of the answer was heard: the same
+    turn continues (its answer is dropped); it ends again with a later SpeechEnded."""
+
+    audio_t: float  # where the speech that resumed it started
+
+
+@dataclass(frozen=True)
 class TranscriptUpdate(Event):
     stable: str  # committed text: will not change any more
     unstable: str  # the latest hypothesis beyond the committed text: may still change

@@ -49,6 +49,10 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
     measuring from our own VAD decision would hide the VAD's hangover; otherwise the VAD's estimate of
     where speech ended (the end of the last speech frame), which is still before the hangover.
     """
+    all_events = events
+    resumed = [i for i, e in enumerate(events) if isinstance(e, ev.TurnResumed) and e.turn == turn]
+    if resumed:  # the end model ended the turn, the user went on: its milestones are those of the last end
+        events = events[resumed[-1]:]
     ended = _first(events, ev.SpeechEnded, turn)
     if ended is None:
         raise ValueError(f"turn {turn} has no SpeechEnded event")
@@ -59,10 +63,10 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
         return None if event is None else round(event.t - reference, 4)
 
     final = next((e for e in events if isinstance(e, ev.TranscriptUpdate) and e.turn == turn and e.final), None)
-    notes = [e for e in events if isinstance(e, ev.Note) and e.turn == turn]
-    discarded = [e for e in events if isinstance(e, ev.SpeculationDiscarded) and e.turn == turn]
+    notes = [e for e in all_events if isinstance(e, ev.Note) and e.turn == turn]
+    discarded = [e for e in all_events if isinstance(e, ev.SpeculationDiscarded) and e.turn == turn]
     audio = [e for e in events if isinstance(e, ev.TTSAudio) and e.turn == turn]
-    closed, noted = note_coverage(events, turn, reference)
+    closed, noted = note_coverage(all_events, turn, reference)
     return {
         "speech_end_source": source,
         "speech_end_s": round(reference, 4),
@@ -78,9 +82,9 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
         # note coverage at the end of speech: segments closed by then, and how many of them notes covered
         "segments_closed": closed,
         "segments_noted": noted,
-        "notes_yielded": sum(1 for e in events if isinstance(e, ev.NoteYielded) and e.turn == turn),
+        "notes_yielded": sum(1 for e in all_events if isinstance(e, ev.NoteYielded) and e.turn == turn),
         # speculative answers started in pauses, whether the last one was used, and the lane time thrown away
-        "speculations": sum(1 for e in events if isinstance(e, ev.SpeculationStarted) and e.turn == turn),
+        "speculations": sum(1 for e in all_events if isinstance(e, ev.SpeculationStarted) and e.turn == turn),
         "speculation_used": _first(events, ev.SpeculationUsed, turn) is not None,
         "speculation_wasted_s": round(sum(e.compute_s for e in discarded), 4),
     }

@@ -37,6 +37,11 @@ def normalise(text: str) -> str:
     return text.translate(_PUNCTUATION).strip().lower()
 
 
+def words_of(text: str) -> tuple[str, ...]:
+    """The words of a text in normalised form; punctuation alone ("." on noise) has none."""
+    return tuple(w for w in (normalise(piece) for piece in text.split()) if w)
+
+
 def join_words(words: Iterable[Word]) -> str:
     """Readable text from words: single spaces between them, Whisper's punctuation kept.
 

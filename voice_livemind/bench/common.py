@@ -94,11 +94,11 @@ def load_models(config, small: bool):
 
 def fresh_backends(config, asr, inference_model=None, answer_model=None, tts=None):
     """Backends for one pipeline run: the shared, loaded models (cold: no key/value cache left from another
-    run) and a new VAD classifier (it keeps state)."""
+    run), a new VAD classifier (it keeps state) and the end-of-turn model, as the config asks."""
     from voice_livemind.pipeline import Backends
-    from voice_livemind.vad.endpointer import WebRtcClassifier
+    from voice_livemind.vad.detectors import load_end_of_turn, speech_classifier
 
     for model in {id(m): m for m in (inference_model, answer_model) if m is not None}.values():
         model.forget()
-    return Backends(is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms), asr=asr,
-                    inference_model=inference_model, answer_model=answer_model, tts=tts)
+    return Backends(is_speech=speech_classifier(config.vad), asr=asr, inference_model=inference_model,
+                    answer_model=answer_model, tts=tts, end_of_turn=load_end_of_turn(config.vad))

@@ -34,6 +34,8 @@ class Backends:
     inference_model: ChatModel
     answer_model: ChatModel
     tts: TTS
+    # p(the turn is finished) from the audio of the turn so far (smart-turn); None: silence alone ends turns
+    end_of_turn: Callable[[np.ndarray], float] | None = None
 
 
 class WithThreads:
@@ -84,7 +86,7 @@ def load_backends(config: Config, mode: str) -> Backends:
     from voice_livemind.asr.whisper_backend import FasterWhisperBackend
     from voice_livemind.llm import load_chat_model
     from voice_livemind.tts.piper_backend import PiperTTS
-    from voice_livemind.vad.endpointer import WebRtcClassifier
+    from voice_livemind.vad.detectors import load_end_of_turn, speech_classifier
 
     roles = config.models
     answer = load_chat_model(roles.answer)
@@ -93,9 +95,10 @@ def load_backends(config: Config, mode: str) -> Backends:
     else:
         inference = load_chat_model(roles.inference) if mode == "livemind" else answer
     return Backends(
-        is_speech=WebRtcClassifier(config.vad.aggressiveness, config.vad.frame_ms),
+        is_speech=speech_classifier(config.vad),
         asr=FasterWhisperBackend(config.asr),
         inference_model=inference,
         answer_model=answer,
         tts=PiperTTS(config.tts),
+        end_of_turn=load_end_of_turn(config.vad),
     )

@@ -33,6 +33,7 @@ import numpy as np
 
 from voice_livemind import events as ev
 from voice_livemind.asr.streaming import Transcript
+from voice_livemind.asr.words import words_of
 from voice_livemind.audio.guard import BadStretch, InputGuard
 from voice_livemind.audio.source import ArraySource, AudioFrame, FrameSource
 from voice_livemind.config import Config
@@ -41,7 +42,7 @@ from voice_livemind.modes import Mode
 from voice_livemind.pipeline.answer import Answer, AnswerContext, answer_request
 from voice_livemind.pipeline.backends import Backends, Sink
 from voice_livemind.pipeline.barge_in import Candidate
-from voice_livemind.pipeline.lanes import Inbox, Lane
+from voice_livemind.pipeline.lanes import Inbox, Job, Lane
 from voice_livemind.pipeline.recognition import Recognition
 from voice_livemind.pipeline.speaking import Speaking
 from voice_livemind.pipeline.speculation import Speculation
@@ -69,7 +70,15 @@ class Pipeline:
         self.sink = sink
         self.on_event = on_event
         self.events = ev.EventLog(keep_turns)
-        self.endpointer = Endpointer(config.vad, backends.is_speech)
+        # With an end-of-turn model loaded (and vad.end_model naming it) a short pause that sounds finished
+        # ends the turn; without one, silence alone does (vad.hangover_ms).
+        self.end_model = backends.end_of_turn if config.vad.end_model != "none" else None
+        self.endpointer = Endpointer(config.vad, backends.is_speech, end_model=self.end_model is not None)
+        self._words_at = 0.0  # input time up to which the last pass that heard new words had heard
+        self._words: tuple[str, ...] = ()  # the words of the turn's latest hypothesis
+        self._resumable = False  # the end model ended this turn: speech before its answer is heard resumes it
+        self._said_turn = 0  # the last turn whose answer was heard (audio played)
+        self._abandoned: set[int] = set()  # answers dropped by a resumed turn (id): they report no TurnDone
         self.conversation = Conversation(config.conversation)
         self.turn = 0
         self.state = TurnState.IDLE
@@ -110,7 +119,7 @@ class Pipeline:
             # model on two lanes that never run at once (see _schedule).
             nice = {"notes": self.config.livemind.notes_nice}
             self.lanes = {name: Lane(name, self.clock, self._inbox, nice.get(name, 0))
-                          for name in ("asr", "notes", "answer", "tts")}
+                          for name in ("asr", "notes", "answer", "tts", "turn")}
             self.recognition = Recognition(self.config, self.backends.asr, self.lanes["asr"], self.clock,
                                            self.endpointer)
             self.speculation = Speculation(self.mode is not Mode.TRANSCRIBE and self.config.answer.speculative,
@@ -197,6 +206,28 @@ class Pipeline:
         if speech_in_turn and self.speculation.answer is not None:
             self.speculation.discard("speech")  # the user goes on: the pause did not end the turn
         self._act(decided)
+        asked = self.turn_taking.question()
+        if asked is not None:
+            self._ask_end_model(*asked)
+
+    def _ask_end_model(self, question, audio: np.ndarray) -> None:
+        """Does the pause sound like the end of the turn? The end-of-turn model (smart-turn, ~50 ms on one
+        core) runs as a job on its own lane, "turn", like every other model: the scheduler keeps feeding
+        frames meanwhile (the pause goes on and may reach max_silence_ms), the fast-forward clock counts the
+        call as work (no time is skipped while it runs) and a fake's cost is slept on the virtual clock, so
+        tests stay exact. Inline on this thread it would stall every frame, barge-in included, for its
+        duration. Its own lane, not the recognition lane: a pass there may run for a second."""
+        model = self.end_model
+
+        def done(p_complete) -> None:
+            if p_complete is None:
+                return  # dropped unrun (the run is closing)
+            decided = self.turn_taking.verdict(question, p_complete, self._speaking())
+            self.emit(ev.EndOfTurnChecked, audio_t=question.audio_t, p_complete=round(p_complete, 4),
+                      ended=bool(decided), compute_s=round(self.clock.now() - job.started, 4))
+            self._act(decided)
+
+        job = self.lanes["turn"].submit(Job("end_of_turn", lambda job: model(audio), done))
 
     def _act(self, decided: list[Decided]) -> None:
         for d in decided:
@@ -213,6 +244,7 @@ class Pipeline:
         self.turn += 1
         self.state = TurnState.LISTENING
         self.recognition.start_turn(self.turn, frames[0].t if frames else audio_t, [f.samples for f in frames])
+        self._words_at, self._words = audio_t, ()
         self.thinking.start_turn(self.turn, self.conversation.messages())
         self.emit(ev.SpeechStarted, audio_t=audio_t)
 
@@ -220,6 +252,7 @@ class Pipeline:
         self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
                   detected_audio_t=self.endpointer.position)
         self.state, self._ending_since = TurnState.ENDING, self.clock.now()
+        self._resumable = boundary.reason == "end_model" and self.config.vad.resume
         self.thinking.yield_note()  # the note yields to the end of the turn
 
     def _on_pass(self, transcript: Transcript, heard_until: float, compute_s: float) -> None:
@@ -228,6 +261,9 @@ class Pipeline:
         self.emit(ev.TranscriptUpdate, stable=transcript.stable, unstable=transcript.unstable,
                   compute_s=compute_s, heard_until=heard_until, words=transcript.words)
         self.endpointer.observe_transcript(f"{transcript.stable} {transcript.unstable}")
+        if self._no_words_for_too_long(f"{transcript.stable} {transcript.unstable}", heard_until):
+            self._act(self.turn_taking.end_of_input(self._speaking(), reason="no_words"))
+            return
         if self.mode is Mode.LIVEMIND:
             hypothesis = self.config.livemind.segments_from == "hypothesis"
             self.thinking.observe(f"{transcript.stable} {transcript.unstable}".strip() if hypothesis
@@ -244,11 +280,21 @@ class Pipeline:
             if spec.done:
                 self._answer_finished(spec)
             return
-        if not transcript.stable.strip() or self.mode is Mode.TRANSCRIBE:
+        if not words_of(transcript.stable) or self.mode is Mode.TRANSCRIBE:
             self.state = TurnState.IDLE
             self.emit(ev.TurnDone)  # speech-like noise with no words, or ASR only: nothing to answer
             return
         self.state, self._answer_due = TurnState.ANSWERING, transcript.stable
+
+    def _no_words_for_too_long(self, text: str, heard_until: float) -> bool:
+        """Recognition has heard `vad.no_words_s` of the turn's audio without a new word: noise (or speech
+        it cannot make out) that the VAD takes for speech, which would hold the turn open for as long as it
+        lasts."""
+        words = words_of(text)
+        if words and words != self._words:
+            self._words, self._words_at = words, heard_until
+        limit = self.config.vad.no_words_s
+        return limit > 0 and heard_until - self._words_at >= limit
 
     # -- answering -------------------------------------------------------------------------------------
     def _new_answer(self, text: str, speculative: bool) -> Answer:
@@ -267,6 +313,9 @@ class Pipeline:
     def _answer_finished(self, answer: Answer) -> None:
         if answer.held is not None:
             return  # a speculative answer, all of it ready: it waits for the end of the turn (or is discarded)
+        if id(answer) in self._abandoned:
+            self._abandoned.discard(id(answer))
+            return  # its turn was resumed: that turn goes on and will be answered anew
         if answer is self._answer:
             self._answer = None
             self.state = TurnState.IDLE
@@ -275,7 +324,35 @@ class Pipeline:
         self.emit(ev.TurnDone, turn=answer.turn)
 
     # -- speaking and barge-in -------------------------------------------------------------------------
+    def _resume(self, candidate: Candidate) -> bool:
+        """The end model ended the turn in a pause that sounded finished, and the user goes on before any
+        of the answer was heard: the same turn continues (its audio, transcript and notes), the answer
+        under way is dropped, and the turn is answered when it ends again. A false cut-off then costs
+        compute, not the user's turn. Once answer audio has played, speech is a barge-in as before."""
+        if not (self._resumable and self.state in (TurnState.ENDING, TurnState.ANSWERING)
+                and self._said_turn < self.turn):
+            return False
+        asr = self.recognition.asr
+        gap = self.turn_taking.frames_since(asr.buffer_t0 + asr.buffer_seconds)
+        if gap is None:
+            return False  # the audio since the end is no longer kept: a new turn
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            answer.stop()
+            answer.recorded = True  # nothing was said: nothing goes into the conversation
+            if not answer.done:
+                self._abandoned.add(id(answer))
+        if self.speculation.answer is not None:
+            self.speculation.discard("speech")
+        self._answer_due, self._resumable = None, False
+        for frame in gap:
+            asr.append(frame.samples)
+        self.state = TurnState.LISTENING
+        self.emit(ev.TurnResumed, audio_t=candidate.audio_t)
+        return True
+
     def _play(self, samples: np.ndarray, sample_rate: int, text: str, turn: int) -> None:
+        self._said_turn = max(self._said_turn, turn)
         self.speaking.play(samples, sample_rate)
         self.emit(ev.TTSAudio, turn=turn, samples=samples, sample_rate=sample_rate, text=text)
 
@@ -284,6 +361,8 @@ class Pipeline:
         return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self.speaking.playing
 
     def _barge_in(self, candidate: Candidate) -> None:
+        if self._resume(candidate):
+            return
         answer, self._answer = self._answer, None
         generating = answer is not None and answer.generating
         if answer is not None:

@@ -7,6 +7,7 @@ from typing import Callable
 
 from voice_livemind import events as ev
 from voice_livemind.asr.streaming import Transcript
+from voice_livemind.asr.words import words_of
 from voice_livemind.pipeline.answer import Answer
 from voice_livemind.pipeline.recognition import Recognition
 from voice_livemind.vad.endpointer import sounds_unfinished
@@ -25,13 +26,16 @@ class Speculation:
 
     def due(self) -> bool:
         """A pause of `pause_s` or more, every word heard by a pass, and a transcript that sounds finished
-        (a trailing "and" or comma promises more)."""
+        (a trailing "and" or comma promises more): the earliest "probably finished". It does not wait for
+        the end-of-turn model (asked after vad.min_silence_ms): if the model says finished the turn ends
+        and this answer is released at once; if it says not finished the answer is ready when the pause
+        reaches vad.max_silence_ms, and discarded if the user goes on."""
         recognition = self.recognition
         if (not self.enabled or self.answer is not None or recognition.endpointer.pause_s < self.pause_s
                 or recognition.speech_unheard() or not recognition.lane.idle):
             return False
         text = recognition.asr.final_text()
-        return bool(text.strip()) and not sounds_unfinished(text)
+        return bool(words_of(text)) and not sounds_unfinished(text)
 
     def start(self) -> None:
         self.answer = self.new_answer(self.recognition.asr.final_text(), True)

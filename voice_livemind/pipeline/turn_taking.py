@@ -3,6 +3,10 @@
 A frame goes to the turn's recognition buffer while the user has the floor, to a barge-in candidate while
 the assistant is speaking, or to the pre-roll otherwise. `feed` returns what was decided, in order; the
 scheduler acts on it (a stage's output, not a call back into the scheduler).
+
+With an end-of-turn model the endpointer asks, in a pause, whether the turn sounds finished: `question`
+hands the scheduler that question with the audio the model hears (the utterance so far, from its start
+less the pre-roll, at most the last 8 s), and `verdict` turns the model's answer into decisions.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import numpy as np
 from voice_livemind.audio.source import AudioFrame
 from voice_livemind.config import Config
 from voice_livemind.pipeline.barge_in import Candidate
-from voice_livemind.vad.endpointer import Boundary, BoundaryKind, Endpointer
+from voice_livemind.vad.endpointer import Boundary, BoundaryKind, Endpointer, Question
+
+END_MODEL_WINDOW_S = 8.0  # smart-turn hears at most the last 8 s
 
 
 class Decision(enum.Enum):
@@ -48,6 +54,9 @@ class TurnTaking:
         self.candidate: Candidate | None = None
         self.queued: Candidate | None = None  # barge-in off: an utterance said over the answer, with its end
         self._queued_end: Boundary | None = None
+        self.preroll_s = config.vad.preroll_ms / 1000
+        self._recent: deque[AudioFrame] = deque(maxlen=math.ceil(END_MODEL_WINDOW_S * 1000 / config.vad.frame_ms))
+        self._utterance_t0 = 0.0  # where the end model's audio starts: the utterance's start less the pre-roll
 
     def feed(self, frame: AudioFrame, speaking: bool, playing: bool,
              to_turn: Callable[[np.ndarray], None]) -> tuple[list[Decided], bool]:
@@ -69,6 +78,8 @@ class TurnTaking:
             else:
                 self.preroll.append(frame)
         mute = self.barge_in.suppress_while_playing and not in_turn and playing
+        if self.endpointer.end_model:
+            self._recent.append(frame)
         boundary = self.endpointer.push(frame.t, frame.samples, mute=mute)
         if candidate is not None:
             candidate.push(self.endpointer.last_speech)
@@ -82,9 +93,32 @@ class TurnTaking:
             decided.append(Decided(Decision.BARGE_IN, candidate.audio_t, candidate.frames, candidate=candidate))
         return decided, in_turn and self.endpointer.last_speech
 
-    def end_of_input(self, speaking: bool) -> list[Decided]:
-        """The audio ran out: an utterance still open ends where its speech was last heard."""
-        boundary = self.endpointer.end_of_input()
+    def end_of_input(self, speaking: bool, reason: str = "end_of_input") -> list[Decided]:
+        """The audio ran out (or the turn is ended for `reason`, e.g. "no_words"): an utterance still open
+        ends where its speech was last heard."""
+        boundary = self.endpointer.end_of_input(reason)
+        return [] if boundary is None else self._on_boundary(boundary, speaking)
+
+    def question(self) -> tuple[Question, "np.ndarray"] | None:
+        """The endpointer's question for the end-of-turn model, if it has one now, with the audio to hear."""
+        question = self.endpointer.take_question()
+        if question is None:
+            return None
+        frames = [f.samples for f in self._recent if f.t >= self._utterance_t0 - 1e-9]
+        return question, (np.concatenate(frames) if frames else np.zeros(0, dtype=np.float32))
+
+    def frames_since(self, t: float) -> list[AudioFrame] | None:
+        """The frames heard from input time `t` on (a resumed turn takes back the audio since its end);
+        None when they are no longer all kept (the last 8 s are, with an end model)."""
+        frames = [f for f in self._recent if f.t >= t - 1e-6]
+        if not self._recent or self._recent[0].t > t + 1e-6:
+            return None
+        return frames
+
+    def verdict(self, question: Question, p_complete: float, speaking: bool) -> list[Decided]:
+        """The model's p(complete) for `question`: the end of the utterance when it sounds finished and the
+        user is still silent in that pause."""
+        boundary = self.endpointer.verdict(question, p_complete)
         return [] if boundary is None else self._on_boundary(boundary, speaking)
 
     def release_queued(self) -> list[Decided]:
@@ -95,6 +129,7 @@ class TurnTaking:
 
     def _on_boundary(self, boundary: Boundary, speaking: bool) -> list[Decided]:
         if boundary.kind is BoundaryKind.START:
+            self._utterance_t0 = boundary.audio_t - self.preroll_s
             frames = list(self.preroll)
             self.preroll.clear()
             if speaking:

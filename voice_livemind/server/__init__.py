@@ -69,9 +69,9 @@ class VoiceServer:
         self._closing = False
 
     def _webrtc_vad(self):
-        from voice_livemind.vad.endpointer import WebRtcClassifier
+        from voice_livemind.vad.detectors import speech_classifier
 
-        return WebRtcClassifier(self.config.vad.aggressiveness, self.config.vad.frame_ms)
+        return speech_classifier(self.config.vad)  # webrtcvad, confirmed by Silero VAD as the config says
 
     @property
     def url(self) -> str:

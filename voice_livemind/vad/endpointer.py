@@ -2,7 +2,14 @@
 
 Speech starts after `speech_start_ms` of speech frames in a row (a click is not a turn) and ends after
 `hangover_ms` of non-speech frames in a row (a pause inside a sentence is not the end of the turn).
-The frame classifier is injected: webrtcvad in production, a scripted list in tests.
+The frame classifier is injected: webrtcvad in production (confirmed by Silero VAD with `vad.confirm:
+silero`), a scripted list in tests.
+
+With an end-of-turn model (`vad.end_model: smart_turn`, `end_model=True`) the silence alone no longer
+decides: once a pause has lasted `min_silence_ms` the endpointer asks a `Question` (the caller runs the
+model on the audio heard so far and hands back its `verdict`); p(complete) >= `end_threshold` ends the
+turn at once, otherwise the pause ends it only after `max_silence_ms`. A verdict that comes back after
+the user went on is ignored (it belongs to a pause that is over).
 
 Two refinements:
 - A classifier may declare an `overhang_ms`: webrtcvad keeps calling frames speech for 60-150 ms after
@@ -65,7 +72,16 @@ class BoundaryKind(str, enum.Enum):
 class Boundary:
     kind: BoundaryKind
     audio_t: float  # where in the input the speech started / ended
+    # END: "vad" (hangover_ms of silence), "end_model" (the model said finished), "max_silence" (the model
+    # said not finished, or did not answer, and max_silence_ms passed), "end_of_input", "no_words"
     reason: str = "vad"
+
+
+@dataclass(frozen=True)
+class Question:
+    """Ask the end-of-turn model about the audio heard up to input time `audio_t`, in pause number `pause`."""
+    pause: int
+    audio_t: float
 
 
 class WebRtcClassifier:
@@ -93,14 +109,24 @@ class WebRtcClassifier:
 
 
 class Endpointer:
-    def __init__(self, config: VADConfig, is_speech: Callable[[np.ndarray], bool]):
+    def __init__(self, config: VADConfig, is_speech: Callable[[np.ndarray], bool], end_model: bool = False):
         self._is_speech = is_speech
         self._frame_s = config.frame_ms / 1000
         self._start_frames = max(1, math.ceil(config.speech_start_ms / config.frame_ms))  # at least that long
-        hangover_frames = max(1, math.ceil(config.hangover_ms / config.frame_ms))
+        # end_model: a model answers Questions (the caller has one loaded and config.end_model names it)
+        self.end_model = end_model
+        silence_ms = config.max_silence_ms if end_model else config.hangover_ms
+        hangover_frames = max(1, math.ceil(silence_ms / config.frame_ms))
         overhang = getattr(is_speech, "overhang_ms", 0) // config.frame_ms
         self._overhang_frames = min(overhang, hangover_frames - 1)  # already silence when the VAD stops
         self._end_frames = hangover_frames - self._overhang_frames
+        self._silence_reason = "max_silence" if end_model else "vad"
+        # the pause (overhang included, as in pause_s) after which the model is asked
+        self._ask_frames = max(1, math.ceil(config.min_silence_ms / config.frame_ms) - self._overhang_frames)
+        self._threshold = config.end_threshold
+        self._pauses = 0  # pauses begun inside turns so far: a question names its pause
+        self.question: Question | None = None  # asked, not yet taken by the caller (take_question)
+        self.last_p: float | None = None  # the last verdict's p(complete)
         self._hold_frames = math.ceil(getattr(config, "transcript_hold_ms", 0) / config.frame_ms)
         self.holding = False  # the transcript sounds unfinished: the hangover is longer
         self.in_speech = False
@@ -146,23 +172,45 @@ class Endpointer:
                 self._run_start = t
             self._run += 1
             if self._run >= self._start_frames:
-                self.in_speech, self._run, self.holding = True, 0, False
+                self.in_speech, self._run, self.holding, self.question = True, 0, False, None
                 self._turn_start = self._run_start
                 return Boundary(BoundaryKind.START, self._run_start)
             return None
         self._run = 0 if speech else self._run + 1
+        if self._run == 1:
+            self._pauses += 1
+        if self.end_model and self._run == self._ask_frames:
+            self.question = Question(self._pauses, self.position)
         if self._run >= self._end_frames + (self._hold_frames if self.holding else 0):
-            self.in_speech, self._run = False, 0
-            return Boundary(BoundaryKind.END, self._speech_end())
+            return self._end(self._silence_reason)
         return None
 
-    def end_of_input(self) -> Boundary | None:
-        """The audio ran out: an utterance still open ends where its speech was last heard."""
+    def take_question(self) -> Question | None:
+        """The question the end-of-turn model should answer now, if any (each is handed out once)."""
+        question, self.question = self.question, None
+        return question
+
+    def verdict(self, question: Question, p_complete: float) -> Boundary | None:
+        """The model's answer to `question`: the end of the turn if it sounds finished and the user is still
+        silent in the same pause; None otherwise (the pause goes on to max_silence_ms)."""
+        self.last_p = p_complete
+        if (not self.in_speech or self._run == 0 or question.pause != self._pauses
+                or p_complete < self._threshold):
+            return None
+        return self._end("end_model")
+
+    def _end(self, reason: str) -> Boundary:
+        self.in_speech, self._run, self.question = False, 0, None
+        return Boundary(BoundaryKind.END, self._speech_end(), reason=reason)
+
+    def end_of_input(self, reason: str = "end_of_input") -> Boundary | None:
+        """The audio ran out (or the turn is ended for `reason`): an utterance still open ends where its
+        speech was last heard."""
         if not self.in_speech:
             return None
         in_a_pause = self._run > 0
-        self.in_speech, self._run = False, 0
-        return Boundary(BoundaryKind.END, self._speech_end() if in_a_pause else self._last_speech_end, reason="end_of_input")
+        self.in_speech, self._run, self.question = False, 0, None
+        return Boundary(BoundaryKind.END, self._speech_end() if in_a_pause else self._last_speech_end, reason=reason)
 
     def _speech_end(self) -> float:
         """Where the speech ended: the last speech frame, less the classifier's overhang."""

@@ -24,8 +24,8 @@ class SileroVAD:
     """Streaming speech probabilities: `push(samples)` returns one probability per complete 512-sample
     window (samples left over wait for the next push)."""
 
-    def __init__(self, location: str = "packaged:silero-vad", threads: int = 1, device: str = "cpu"):
-        self._session = open_session(location, threads, device)
+    def __init__(self, location: str = "packaged:silero-vad", threads: int = 1, device: str = "cpu", session=None):
+        self._session = session if session is not None else open_session(location, threads, device)
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
