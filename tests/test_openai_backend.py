@@ -274,3 +274,31 @@ def test_configs_vllm_yaml_loads():
     config = load_config(CONFIG_DIR / "vllm.yaml")
     assert {config.models.inference.engine, config.models.answer.engine} == {"openai"}
     assert config.models.answer.base_url == "http://127.0.0.1:8000/v1"
+
+
+def test_prefill_sends_the_fixed_start_for_one_token_so_the_engine_caches_it():
+    import json
+
+    import httpx
+
+    seen = []
+
+    def handler(request):
+        if request.url.path == "/props":
+            return httpx.Response(200, json={"chat_template": "{% for m in messages %}[{{ m['content'] }}]{% endfor %}"
+                                                              "{% if add_generation_prompt %}>{% endif %}"})
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, content=sse({"choices": [{"text": "x", "finish_reason": "length"}]}))
+
+    model = scripted(handler)
+    model.prefill(QUESTION[:1])
+    assert seen[0]["prompt"] == "[You are a helpful assistant.]" and seen[0]["max_tokens"] == 1
+    assert seen[0]["cache_prompt"] is True
+
+
+def test_bench_llm_starts_a_serving_engines_cold_calls_with_a_unique_line():
+    from voice_livemind.bench.llm import cold
+
+    first, second = cold(QUESTION, "openai"), cold(QUESTION, "openai")
+    assert first[0]["content"] != second[0]["content"] and first[0]["content"].endswith(QUESTION[0]["content"])
+    assert first[1:] == QUESTION[1:] and cold(QUESTION, "llama_cpp") is QUESTION

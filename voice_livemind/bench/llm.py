@@ -1,5 +1,8 @@
-"""`voice-livemind bench llm`: the chat-model engines side by side (llama.cpp and transformers), same model,
-same prompts, at 1 and 2 threads.
+"""`voice-livemind bench llm`: the chat-model engines side by side (llama.cpp and transformers, and a serving
+engine through engine openai at --base-url), same model, same prompts, at 1 and 2 threads (a serving
+engine's threads are its own: its rows repeat for each count). Its cold calls start with a unique line (its
+prefix cache cannot be dropped from here); its kept-prefix calls follow a `prefill` of the notes (sent for
+one token, so the engine caches them).
 
 The prompt is the answer prompt of MMLU-Pro questions as LiveMind builds it (multi-turn layout: the
 question's sentences as user turns, a note after each, then the last part and "(The user has finished
@@ -23,6 +26,7 @@ import re
 import statistics
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from voice_livemind.bench.report import markdown_table, write_json
@@ -30,7 +34,7 @@ from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 from voice_livemind.livemind.memory import Entry
 
-ENGINES = ("llama_cpp", "transformers")
+ENGINES = ("llama_cpp", "transformers", "openai")
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu_pro_validation.json"
 
 
@@ -38,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="JSON list of MMLU-Pro style questions (default: ../shared/data/"
                                        "mmlu_pro_validation.json if present, else the shipped validation split)")
     parser.add_argument("--limit", type=int, default=3, help="questions (default 3)")
-    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["llama_cpp", "transformers"],
+                        help="openai: a serving engine at --base-url (the same model served there; its chat "
+                             "template read from models.answer.model unless models.answer.chat_template names it)")
+    parser.add_argument("--base-url", default="", help="engine openai: the server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts (default 1 2)")
     parser.add_argument("--decode-tokens", type=int, default=48, help="reply length of the decode measurement")
     parser.add_argument("--out", default="runs/llm", help="output folder (default runs/llm)")
@@ -87,15 +94,24 @@ def timed(call):
     return time.perf_counter() - began, result
 
 
-def measure(model, p: Prompts, config, decode_tokens: int) -> dict:
+def cold(messages: list, engine: str) -> list:
+    """`messages` as a cold cache sees them: a serving engine's prefix cache is not ours to drop (forget is a
+    no-op there), so its prompt starts with a line no earlier prompt had."""
+    if engine != "openai":
+        return messages
+    first = dict(messages[0], content=f"(run {uuid.uuid4().hex[:8]})\n{messages[0]['content']}")
+    return [first, *messages[1:]]
+
+
+def measure(model, p: Prompts, config, decode_tokens: int, engine: str = "") -> dict:
     answer_kwargs = {"prefix": p.prefix, "first_word_choices": p.choices,
                      "banned_first_words": () if p.choices else prompts.NOT_AN_ANSWER_START}
     model.forget()
-    prefill_s, _ = timed(lambda: model.prefill(p.answer))
+    prefill_s, _ = timed(lambda: model.prefill(cold(p.answer, engine)))  # openai: and one token
     n_prompt = prompt_tokens(model, p.answer)
 
     model.forget()
-    ttft_cold_s, cold = timed(lambda: model.generate(p.answer, 1, **answer_kwargs))
+    ttft_cold_s, cold_reply = timed(lambda: model.generate(cold(p.answer, engine), 1, **answer_kwargs))
 
     model.forget()
     model.prefill(p.notes)
@@ -107,7 +123,7 @@ def measure(model, p: Prompts, config, decode_tokens: int) -> dict:
                                                    repetition_penalty=config.answer.repetition_penalty))
     return {"qid": p.qid, "prompt_tokens": n_prompt, "prefill_s": prefill_s, "prefill_tps": n_prompt / prefill_s,
             "ttft_cold_s": ttft_cold_s, "ttft_kept_s": ttft_kept_s, "kept_reused_tokens": kept.reused_tokens,
-            "answer_prompt_tokens": cold.prompt_tokens, "first_token": kept.text[len(p.prefix):],
+            "answer_prompt_tokens": cold_reply.prompt_tokens, "first_token": kept.text[len(p.prefix):],
             "decode_tokens": reply.tokens, "decode_s": decode_s,
             "decode_tps": reply.tokens / decode_s if reply.tokens else None, "decode_stop": reply.stop_reason}
 
@@ -155,16 +171,21 @@ def run(args) -> int:
     records = []
     for engine in args.engines:
         llm = dataclasses.replace(config.models.answer, engine=engine, threads=max(args.threads))
+        if engine == "openai":
+            if not (args.base_url or llm.base_url):
+                raise SystemExit("bench llm: engine openai needs --base-url (or models.answer.base_url)")
+            llm = dataclasses.replace(llm, base_url=args.base_url or llm.base_url,
+                                      chat_template=llm.chat_template or llm.model)
         began = time.perf_counter()
         model = load_chat_model(llm)
         load_s = time.perf_counter() - began
-        for threads in args.threads:
+        for threads in (args.threads if engine != "openai" else args.threads[-1:]):  # the engine's threads are its own
             model.set_threads(threads)
             model.forget()
             model.generate(all_prompts[0].answer, 4)  # warm-up: first-call allocations are not measured
             for p in all_prompts:
-                record = {"engine": engine, "threads": threads, "load_s": load_s, **measure(model, p, config,
-                                                                                              args.decode_tokens)}
+                record = {"engine": engine, "threads": threads, "load_s": load_s,
+                          **measure(model, p, config, args.decode_tokens, engine)}
                 records.append(record)
                 print(f"{engine:12s} {threads}t {p.qid:>6s}: prefill {record['prefill_tps']:7.0f} tok/s, decode "
                       f"{record['decode_tps'] or 0:6.1f} tok/s, TTFT cold {record['ttft_cold_s']:.3f} s, kept "

@@ -17,7 +17,8 @@ gives the stages what the in-process engines give them:
   and repetition loops are decided here on the streamed text, the server's `finish_reason` gives the cap.
 - the prefix cache is the engine's: prompts stay append-only, `cache_prompt: true` is sent for llama.cpp,
   and what the engine reports as cached (usage.prompt_tokens_details.cached_tokens, llama.cpp's
-  timings.cache_n) is the Generation's `reused_tokens`. forget/snapshot/restore/prefill keep nothing here.
+  timings.cache_n) is the Generation's `reused_tokens`. `prefill` sends its messages for one token, so the
+  engine caches them; forget/snapshot/restore keep nothing here (the engine's cache is not ours to drop).
 - connection errors (refused, unreachable, connect timeout) are retried `retries` times with a short
   back-off; anything else (an HTTP error, a stalled stream past `timeout_s`) is raised at once as
   EngineError naming the URL.
@@ -150,7 +151,13 @@ class OpenAIChatModel:
         pass
 
     def prefill(self, messages: list[Message]) -> None:
-        """A no-op: the engine's prefix cache keeps what the previous prompts had in common."""
+        """Send `messages` (no generation prompt) for one token, so the engine's prefix cache holds them for
+        the prompts that start with them. With /chat/completions (no template here): a no-op."""
+        if self.endpoint != "completions":
+            return
+        body = {"model": self.name, "prompt": self.render(messages, add_generation_prompt=False), "max_tokens": 1,
+                "temperature": 0.0, "stream": True, "cache_prompt": True}
+        self._stream("completions", body, None, lambda piece, text: None)
 
     # -- HTTP ---------------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -234,10 +241,11 @@ class OpenAIChatModel:
         return sorted(ids)
 
     # -- generation ---------------------------------------------------------------------------------
-    def render(self, messages: list[Message], prefix: str = "") -> str:
+    def render(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
+        """The prompt text of `messages` by the served model's chat template (the completions endpoint)."""
         from voice_livemind.llm.llama_cpp_backend import render_chat_template
 
-        return render_chat_template(self._template, messages, True, self._special) + prefix
+        return render_chat_template(self._template, messages, add_generation_prompt, self._special)
 
     def _body(self, messages: list[Message], prefix: str, max_tokens: int, repetition_penalty: float,
               logit_bias: dict[int, float] | None) -> tuple[str, dict]:
@@ -248,7 +256,7 @@ class OpenAIChatModel:
         if logit_bias:
             body["logit_bias"] = {str(k): v for k, v in logit_bias.items()}
         if self.endpoint == "completions":
-            body["prompt"] = self.render(messages, prefix)
+            body["prompt"] = self.render(messages) + prefix
             return "completions", body
         body["messages"] = list(messages)
         if prefix:
@@ -280,11 +288,11 @@ class OpenAIChatModel:
                 watcher.start()
             try:
                 for line in response.iter_lines():
-                    if stop is not None and stop.is_set():
-                        out.reason = "stop_flag"
-                        break
                     if not line.startswith("data:"):
                         continue
+                    if stop is not None and stop.is_set():  # once per streamed piece
+                        out.reason = "stop_flag"
+                        break
                     data = line[5:].strip()
                     if data == "[DONE]":
                         break
@@ -418,6 +426,6 @@ class OpenAIChatModel:
         tokens = sum(s.completion_tokens for s in streams) if counted else len(pieces)
         prompt_tokens = streams[0].prompt_tokens
         if prompt_tokens is None and self.endpoint == "completions" and reason != "stop_flag":
-            prompt_tokens = len(self.tokenize(self.render(messages, prefix)))  # llama-cpp-python reports none
+            prompt_tokens = len(self.tokenize(self.render(messages) + prefix))  # llama-cpp-python reports none
         return Generation(text=prefix + reply, tokens=tokens, prompt_tokens=prompt_tokens or 0, stop_reason=reason,
                           reused_tokens=last.cached_tokens or 0)
