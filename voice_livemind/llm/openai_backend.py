@@ -63,11 +63,17 @@ class _Stream:
 
 def load_template(location: str) -> tuple[str, dict[str, str]]:
     """(chat template, special tokens it may use) of a model location: a .gguf file (packaged: too) read with
-    the gguf package, or a folder / hub id read with transformers' tokenizer."""
+    the gguf package, a folder / hub id read with transformers' tokenizer, or a .jinja file (the template
+    alone: no special tokens known, bos_token renders empty)."""
     from pathlib import Path
 
     from voice_livemind.models import ModelNotFoundError, resolve
 
+    if location.endswith((".jinja", ".j2")):  # the template alone; the server's tokenizer adds what it adds
+        try:
+            return Path(location).expanduser().read_text(), {}
+        except OSError as err:
+            raise ModelNotFoundError(f"chat template file {location!r}: {err.strerror or err}") from err
     where = resolve(location)
     path = Path(where.value)
     if where.kind == "path" and path.is_dir() and not (path / "tokenizer_config.json").exists():
@@ -155,8 +161,8 @@ class OpenAIChatModel:
         the prompts that start with them. With /chat/completions (no template here): a no-op."""
         if self.endpoint != "completions":
             return
-        body = {"model": self.name, "prompt": self.render(messages, add_generation_prompt=False), "max_tokens": 1,
-                "temperature": 0.0, "stream": True, "cache_prompt": True}
+        body = {"model": self.name, "prompt": self.prompt_text(messages, add_generation_prompt=False),
+                "max_tokens": 1, "temperature": 0.0, "stream": True, "cache_prompt": True, "add_special_tokens": False}
         self._stream("completions", body, None, lambda piece, text: None)
 
     # -- HTTP ---------------------------------------------------------------------------------------
@@ -208,16 +214,17 @@ class OpenAIChatModel:
     def tokenize(self, text: str) -> list[int]:
         """Token ids of `text` from the server's own tokenizer (llama-cpp-python /extras/tokenize; llama.cpp
         and vLLM /tokenize), without what it adds to every text (a BOS)."""
-        if self._empty_ids is None:
-            self._empty_ids = []
-            self._empty_ids = self._tokenize_raw("")
+        added = self._server_adds()
         ids = self._tokenize_raw(text)
-        if self._empty_ids and ids[: len(self._empty_ids)] == self._empty_ids:
-            ids = ids[len(self._empty_ids):]
+        if added and ids[: len(added)] == added:
+            ids = ids[len(added):]
         return ids
 
     def _tokenize_raw(self, text: str) -> list[int]:
-        body = {"input": text, "content": text, "prompt": text, "model": self.name, "add_special": False,
+        # As the completions endpoint tokenizes a prompt: llama-cpp-python adds a BOS where the model wants
+        # one (always), llama.cpp's server too (add_special), vLLM not (add_special_tokens false, sent with
+        # the prompt as well).
+        body = {"input": text, "content": text, "prompt": text, "model": self.name, "add_special": True,
                 "add_special_tokens": False}
         root = self._server_root()
         tried = []
@@ -241,6 +248,27 @@ class OpenAIChatModel:
         return sorted(ids)
 
     # -- generation ---------------------------------------------------------------------------------
+    def prompt_text(self, messages: list[Message], prefix: str = "", add_generation_prompt: bool = True) -> str:
+        """The completions prompt: the rendered template and the prefix, less the template's BOS where the
+        server adds one to any prompt itself (llama-cpp-python, llama.cpp's server for models that want a BOS),
+        so the model sees one BOS, as in-process."""
+        text = self.render(messages, add_generation_prompt) + prefix
+        bos = self._special.get("bos_token")
+        if bos and text.startswith(bos) and self._server_adds():
+            text = text[len(bos):]
+        return text
+
+    def _server_adds(self) -> list[int]:
+        """The tokens the server adds to any text (a BOS), or [] (also when it has no tokenize endpoint)."""
+        if self._empty_ids is None:
+            try:
+                self._empty_ids = self._tokenize_raw("")
+            except EngineError as err:
+                if "no tokenize endpoint" not in str(err):
+                    raise
+                self._empty_ids = []
+        return self._empty_ids
+
     def render(self, messages: list[Message], add_generation_prompt: bool = True) -> str:
         """The prompt text of `messages` by the served model's chat template (the completions endpoint)."""
         from voice_livemind.llm.llama_cpp_backend import render_chat_template
@@ -256,7 +284,8 @@ class OpenAIChatModel:
         if logit_bias:
             body["logit_bias"] = {str(k): v for k, v in logit_bias.items()}
         if self.endpoint == "completions":
-            body["prompt"] = self.render(messages) + prefix
+            body["prompt"] = self.prompt_text(messages, prefix)
+            body["add_special_tokens"] = False  # vLLM: the template wrote them (others ignore it: see prompt_text)
             return "completions", body
         body["messages"] = list(messages)
         if prefix:
@@ -426,6 +455,6 @@ class OpenAIChatModel:
         tokens = sum(s.completion_tokens for s in streams) if counted else len(pieces)
         prompt_tokens = streams[0].prompt_tokens
         if prompt_tokens is None and self.endpoint == "completions" and reason != "stop_flag":
-            prompt_tokens = len(self.tokenize(self.render(messages) + prefix))  # llama-cpp-python reports none
+            prompt_tokens = len(self._tokenize_raw(self.prompt_text(messages, prefix)))  # llama-cpp-python reports none
         return Generation(text=prefix + reply, tokens=tokens, prompt_tokens=prompt_tokens or 0, stop_reason=reason,
                           reused_tokens=last.cached_tokens or 0)
