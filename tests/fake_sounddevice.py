@@ -50,11 +50,19 @@ class FakeSoundDevice:
 
 
 class _FakeStream:
-    """A stream whose callback runs in its own thread (`_run`), as PortAudio's does."""
+    """A stream whose callback runs in its own thread (`_run`), as PortAudio's does. `vanish` is the sound
+    server going away: the thread ends and `finished_callback` runs, as PortAudio does then."""
 
-    def __init__(self):
+    def __init__(self, finished_callback=None):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._finished_callback = finished_callback
+
+    def vanish(self):
+        self._stop.set()
+        self._thread.join()
+        if self._finished_callback is not None:
+            self._finished_callback()
 
     def _run(self):
         raise NotImplementedError
@@ -71,26 +79,30 @@ class _FakeStream:
 
 
 class FakeInputStream(_FakeStream):
-    def __init__(self, fake: FakeSoundDevice, callback, samplerate, blocksize, **kwargs):
+    def __init__(self, fake: FakeSoundDevice, callback, samplerate, blocksize, finished_callback=None, **kwargs):
         self.fake, self.callback, self.rate, self.blocksize = fake, callback, samplerate, blocksize
-        super().__init__()
+        super().__init__(finished_callback)
 
     def _run(self):
+        """The signal, then silence (a microphone goes on delivering) until stopped."""
         audio = self.fake.audio
-        for start in range(0, audio.shape[0], self.blocksize):
-            if self._stop.wait(self.blocksize / self.rate / self.fake.speed):
-                return
+        start = 0
+        while not self._stop.wait(self.blocksize / self.rate / self.fake.speed):
             block = audio[start : start + self.blocksize]
+            if block.shape[0] < self.blocksize:
+                block = np.concatenate([block, np.zeros(self.blocksize - block.shape[0], np.float32)])
             self.callback(block.reshape(-1, 1).copy(), block.shape[0], None, None)
-        self.fake.input_done.set()
+            start += self.blocksize
+            if start >= audio.shape[0]:
+                self.fake.input_done.set()
 
 
 class FakeOutputStream(_FakeStream):
-    def __init__(self, callback, samplerate, blocksize=0, **kwargs):
+    def __init__(self, callback, samplerate, blocksize=0, finished_callback=None, **kwargs):
         self.callback, self.rate = callback, samplerate
         self.block = blocksize or samplerate // 50
         self.played: list[np.ndarray] = []
-        super().__init__()
+        super().__init__(finished_callback)
 
     def _run(self):
         while not self._stop.wait(self.block / self.rate / 4):  # 4x faster than real time

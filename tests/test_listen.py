@@ -12,6 +12,7 @@ from tests.fakes import FakeTTS, ScriptedASR, ScriptedChatModel, energy_vad, sil
 from voice_livemind import cli
 from voice_livemind.audio import devices
 from voice_livemind.audio.devices import AudioDeviceError, SpeakerSink
+from voice_livemind.audio.live import LiveSource
 from voice_livemind.clock import RealClock
 from voice_livemind.config import load_config
 from voice_livemind.listen import listen
@@ -87,3 +88,55 @@ def test_listen_command_without_a_microphone_fails_before_loading_models(monkeyp
     assert cli.main(["listen"]) == cli.EXIT_AUDIO
     err = capsys.readouterr().err
     assert "no microphone (input) device found" in err and "voice-livemind serve" in err
+
+
+def _vanish_after(fake: FakeSoundDevice, which: str, after_s: float) -> None:
+    def run():
+        time.sleep(after_s)
+        (fake.inputs if which == "input" else fake.outputs)[0].vanish()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+@pytest.mark.parametrize("which, what", [("input", "microphone"), ("output", "speaker")])
+def test_a_device_that_vanishes_mid_session_ends_listen_with_one_clear_message(monkeypatch, capsys, which, what):
+    """The sound server stopped under a running `listen` (tried with pulseaudio: PortAudio ends both streams
+    and calls their finished callbacks): exit 3 at once with a message naming the stream, not a hang."""
+    import voice_livemind.pipeline as pipeline
+
+    fake = FakeSoundDevice(np.concatenate([silence(0.3), tone(1.5), silence(30.0)]))
+    monkeypatch.setattr(devices, "import_sounddevice", lambda: fake)
+    monkeypatch.setattr(pipeline, "load_backends", lambda *a: fast_backends(RealClock()))
+    _vanish_after(fake, which, 0.5)
+    started = time.monotonic()
+    assert cli.main(["listen", "--mode", "direct"]) == cli.EXIT_AUDIO
+    assert time.monotonic() - started < 5.0
+    err = capsys.readouterr().err
+    assert f"audio error: the {what} stream stopped (the sound server or the device went away)" in err
+    assert "listen stopped after" in err and "voice-livemind devices" in err
+
+
+def test_a_microphone_that_stalls_counts_as_lost():
+    fake = FakeSoundDevice()
+    source = LiveSource(RealClock())
+    mic = devices.Microphone(fake, source)
+    mic.lost.stall_s = 0.2
+    assert mic.lost.reason() is None  # not started: no callback yet, nothing to judge
+    with mic:
+        time.sleep(0.1)
+        assert mic.lost.reason() is None  # callbacks arrive every 30 ms
+        fake.inputs[0]._stop.set()  # the callback stops coming without the stream ending
+        time.sleep(0.4)
+        assert "microphone delivered nothing for" in mic.lost.reason()
+    assert mic.lost.reason() is None  # stopped by us: not lost
+
+
+def test_the_speaker_does_not_wait_to_drain_into_a_vanished_stream():
+    fake = FakeSoundDevice()
+    sink = SpeakerSink(fake, 22050)
+    fake.outputs[0].vanish()
+    sink.write(np.full(22050 * 5, 0.2, np.float32), 22050)  # 5 s that will never play
+    started = time.monotonic()
+    sink.close(drain_timeout_s=10.0)
+    assert time.monotonic() - started < 1.0
+    assert sink.lost.reason() == "the speaker stream stopped (the sound server or the device went away)"

@@ -10,7 +10,7 @@ import sys
 import threading
 
 from voice_livemind import events as ev
-from voice_livemind.audio.devices import Microphone, SpeakerSink, import_sounddevice, pick_device
+from voice_livemind.audio.devices import AudioDeviceError, Microphone, SpeakerSink, import_sounddevice, pick_device
 from voice_livemind.audio.live import LiveSource
 from voice_livemind.clock import RealClock
 from voice_livemind.config import Config
@@ -67,7 +67,8 @@ class LiveStatus:
 
 def listen(config: Config, backends: Backends, mode: str | None = None, input_device: int | None = None,
            output_device: int | None = None, sd=None, out=sys.stdout, stop: threading.Event | None = None) -> int:
-    """Run until Ctrl-C (or until `stop` is set: the last turn is finished first). Returns the turns heard."""
+    """Run until Ctrl-C (or until `stop` is set: the last turn is finished first). Returns the turns heard.
+    Raises AudioDeviceError, naming what went away, when the microphone or speaker stream ends under it."""
     sd = sd or import_sounddevice()
     input_device = pick_device(sd, input_device, "input")
     output_device = pick_device(sd, output_device, "output")
@@ -78,8 +79,9 @@ def listen(config: Config, backends: Backends, mode: str | None = None, input_de
     # A live session keeps the events of its last turn only: memory stays bounded over hours.
     pipeline = Pipeline(config, backends, clock, sink, mode=mode, on_event=status, keep_turns=1)
     worker = threading.Thread(target=pipeline.run_source, args=(source,), name="voice-livemind-lane", daemon=True)
+    lost = None
     with Microphone(sd, source, device=input_device, sample_rate=config.audio.sample_rate,
-                    block_ms=config.vad.frame_ms):
+                    block_ms=config.vad.frame_ms) as microphone:
         print("listening: speak (Ctrl-C to quit)", file=out, flush=True)
         worker.start()
         try:
@@ -87,10 +89,20 @@ def listen(config: Config, backends: Backends, mode: str | None = None, input_de
                 worker.join(0.1)
                 if stop is not None and stop.is_set():
                     source.close()  # the lane finishes the turn in progress, then returns
+                # A sound server stopped or a device unplugged under us: PortAudio ends the stream and
+                # nothing more comes. Stop at once with one message instead of waiting forever.
+                lost = microphone.lost.reason() or sink.lost.reason()
+                if lost:
+                    pipeline.cancel()
+                    sink.stop()
+                    break
         except KeyboardInterrupt:
             pipeline.cancel()
             sink.stop()
         finally:
             source.close()
             worker.join()
+    if lost:
+        raise AudioDeviceError(f"{lost}; listen stopped after {pipeline.turn} turn(s). Start `voice-livemind "
+                               f"listen` again once the sound device is back (`voice-livemind devices` lists them).")
     return pipeline.turn

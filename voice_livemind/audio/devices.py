@@ -8,6 +8,7 @@ not a traceback. The module object is passed in (`sd`), so tests drive the same 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 
 import numpy as np
@@ -22,6 +23,38 @@ ALTERNATIVES = ("Without a microphone and speaker here: `voice-livemind replay A
 
 class AudioDeviceError(AudioError):
     """No usable sound card: the message says what is missing and what to use instead."""
+
+
+class DeviceLost:
+    """Whether a PortAudio stream ended without being asked to: its sound server or device went away.
+
+    PortAudio then calls the stream's `finished_callback` and the stream is no longer active; a stream
+    that still runs but whose callback has not run for `stall_s` (after it first ran) counts as lost too.
+    """
+
+    def __init__(self, what: str, stall_s: float = 5.0):
+        self.what = what
+        self.stall_s = stall_s
+        self.stopping = False  # set before we stop the stream ourselves
+        self.finished = threading.Event()
+        self.last_callback: float | None = None
+
+    def tick(self) -> None:
+        self.last_callback = time.monotonic()
+
+    def on_finished(self) -> None:
+        if not self.stopping:
+            self.finished.set()
+
+    def reason(self) -> str | None:
+        """None while the stream works; else why it is taken as lost."""
+        if self.finished.is_set():
+            return f"the {self.what} stream stopped (the sound server or the device went away)"
+        if self.stall_s and self.last_callback is not None and not self.stopping:
+            silent = time.monotonic() - self.last_callback
+            if silent > self.stall_s:
+                return f"the {self.what} delivered nothing for {silent:.1f} s (the sound server or the device stalled)"
+        return None
 
 
 def import_sounddevice():
@@ -90,10 +123,13 @@ class Microphone:
 
             self._resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
         self.overflows = 0
+        self.lost = DeviceLost("microphone")
         self._stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="float32",
-                                      blocksize=rate * block_ms // 1000, callback=self._callback)
+                                      blocksize=rate * block_ms // 1000, callback=self._callback,
+                                      finished_callback=self.lost.on_finished)
 
     def _callback(self, indata, frames, time, status) -> None:
+        self.lost.tick()
         if status:
             self.overflows += 1
         samples = indata[:, 0]
@@ -106,6 +142,7 @@ class Microphone:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.lost.stopping = True
         self._stream.stop()
         self._stream.close()
 
@@ -125,8 +162,9 @@ class SpeakerSink:
         self._queued = 0
         self._closed = False
         self.played = 0  # samples handed to the device
+        self.lost = DeviceLost("speaker", stall_s=0)  # an output callback may pause while nothing plays
         self._stream = sd.OutputStream(device=device, samplerate=self._rate, channels=1, dtype="float32",
-                                       callback=self._callback)
+                                       callback=self._callback, finished_callback=self._finished)
         self._stream.start()
 
     def write(self, samples: np.ndarray, sample_rate: int) -> None:
@@ -136,7 +174,8 @@ class SpeakerSink:
 
             samples = soxr.resample(samples, sample_rate, self._rate).astype(np.float32)
         with self._cond:
-            while self._queued and self._queued + samples.shape[0] > self._max and not self._closed:
+            while (self._queued and self._queued + samples.shape[0] > self._max and not self._closed
+                   and not self.lost.finished.is_set()):
                 self._cond.wait(0.1)
             self._queue.append(samples)
             self._queued += samples.shape[0]
@@ -159,6 +198,11 @@ class SpeakerSink:
             self._cond.notify_all()
         out[filled:] = 0.0
 
+    def _finished(self) -> None:
+        self.lost.on_finished()
+        with self._cond:
+            self._cond.notify_all()  # a writer or close waiting for the queue to drain waits no more
+
     def stop(self) -> None:
         """Barge-in: silence now, drop everything queued."""
         with self._cond:
@@ -168,8 +212,9 @@ class SpeakerSink:
 
     def close(self, drain_timeout_s: float = 30.0) -> None:
         with self._cond:
-            self._cond.wait_for(lambda: self._queued == 0, timeout=drain_timeout_s)
+            self._cond.wait_for(lambda: self._queued == 0 or self.lost.finished.is_set(), timeout=drain_timeout_s)
             self._closed = True
             self._cond.notify_all()
+        self.lost.stopping = True
         self._stream.stop()
         self._stream.close()
