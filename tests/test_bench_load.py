@@ -14,7 +14,7 @@ def test_rounds_of_clients_report_first_audio_and_answers_per_minute(tmp_path):
     backends = fake_backends()
     rows = asyncio.run(asyncio.wait_for(measure(
         lambda: VoiceServer(config, backends, host="127.0.0.1", port=0, max_sessions=2,
-                            make_is_speech=lambda: energy_vad), QUESTION, [1, 2], SPEED), timeout=60))
+                            make_is_speech=lambda: energy_vad), QUESTION, [1, 2], SPEED, warmup=False), timeout=60))
     assert [(r["sessions"], r["answered"], r["refused"]) for r in rows] == [(1, 1, 0), (2, 2, 0)]
     # (first audio is measured on the server's clock from the end of speech: streamed faster than real time,
     # the fake answer can come before the audio's end would have)

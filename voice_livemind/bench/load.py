@@ -60,12 +60,15 @@ def capacity(rows: list[dict], tolerance: float = 1.5) -> int | None:
     return max(fits) if fits else None
 
 
-async def measure(make_server: Callable, samples, sessions: list[int], speed: float) -> list[dict]:
-    """One server (from `make_server()`, not started) for all rounds, one round per N, one after another."""
+async def measure(make_server: Callable, samples, sessions: list[int], speed: float, warmup: bool = True) -> list[dict]:
+    """One server (from `make_server()`, not started) for all rounds, one round per N, one after another,
+    after a round of one client that is not counted (first calls allocate)."""
     server = make_server()
     await server.start()
     try:
         url = f"ws://127.0.0.1:{server.port}/ws"
+        if warmup:
+            await one_round(url, samples, 1, speed)
         rows = []
         for n in sessions:
             row = await one_round(url, samples, n, speed)
@@ -102,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=1.0, help="x real time the clients stream at (default 1)")
     parser.add_argument("--tolerance", type=float, default=1.5)
     parser.add_argument("--mode", default=None, help="answering mode (default: the config's)")
+    parser.add_argument("--no-warmup", action="store_true", help="count the first round too")
     parser.add_argument("--out", default="runs/load")
     add_config_options(parser, example="models.answer.engine=openai")
     args = parser.parse_args(argv)
@@ -118,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     label = "+".join(sorted(engine))
     rows = asyncio.run(measure(lambda: VoiceServer(config, backends, mode=mode, host="127.0.0.1", port=0,
                                                    max_sessions=max(args.sessions)),
-                               samples, args.sessions, args.speed))
+                               samples, args.sessions, args.speed, warmup=not args.no_warmup))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fits = capacity(rows, args.tolerance)
