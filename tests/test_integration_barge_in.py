@@ -24,7 +24,9 @@ RATE = 16000
 def setup():
     from voice_livemind.pipeline import load_backends
 
-    config = load_config(overrides=["answer.max_new_tokens=48"])
+    # Speech before any of the answer is heard resumes a turn the end model ended (vad.resume, tested in
+    # test_turn_end_model.py); this test is about interrupting the answer, so every interruption barges in.
+    config = load_config(overrides=["answer.max_new_tokens=48", "vad.resume=false"])
     return config, load_backends(config, "direct")
 
 

@@ -9,5 +9,6 @@ BENCHMARKS = {
     "asr": ("voice_livemind.bench.asr", "streaming ASR and end of utterance: WER, commit lag, EOU delay, false cut-offs"),
     "voice": ("voice_livemind.bench.voice", "voice in to voice out in every mode: first-audio and answer latency"),
     "text": ("voice_livemind.bench.text", "LiveMind on streamed MMLU-Pro text vs the baseline (the paper's method)"),
+    "turns": ("voice_livemind.bench.turns", "end of turn on real speech: delay after true ends vs false cut-offs at pauses, noise"),
     "llm": ("voice_livemind.bench.llm", "chat-model engines (llama.cpp, transformers): prefill, decode, time to first token"),
 }
