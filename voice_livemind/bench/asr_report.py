@@ -15,7 +15,10 @@ def summarise(records: list[dict], skipped: list[dict], config) -> dict:
     empty = [r for r in records if r["words_on_silence"] is not None]
     timed = [r for r in records if r["speech_end"] is not None]
     cutoffs = [c for r in records for c in r["false_cutoffs"]]
-    hangover_s = config.vad.hangover_ms / 1000
+    # the silence that ends a turn whatever else is known: the hangover, or with an end-of-turn model the
+    # maximum silence (a turn that sounds finished ends sooner)
+    end_model = getattr(config.vad, "end_model", "none") != "none"
+    hangover_s = (config.vad.max_silence_ms if end_model else config.vad.hangover_ms) / 1000
     audio_s = sum(r["duration_s"] for r in records)
     streaming_wer = m.corpus_wer([(r["reference"], r["streaming"]) for r in with_text])
     offline_wer = m.corpus_wer([(r["reference"], r["offline"]) for r in with_text])
