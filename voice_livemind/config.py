@@ -82,6 +82,10 @@ class ASRConfig:
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
     no_speech_threshold: float = 0.6
     compression_ratio_threshold: float = 2.4
+    # Guard commits against hallucinations: words of a doubtful segment are not committed before the end
+    # of the turn, and a pass that echoes its prompt or doubts words is decoded again without the prompt
+    # (then the committed text so far is no longer fed back). false: commit what the passes agree on.
+    commit_guard: bool = True
 
 
 @dataclass

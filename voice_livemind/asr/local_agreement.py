@@ -44,6 +44,9 @@ class LocalAgreement:
         if len(self._history) < self.n:
             return []
         count = _common_prefix_len(list(self._history))
+        # A doubtful word (a likely hallucination, see Word.doubtful) is not committed, nor anything after
+        # it, however many passes agree on it: it stays unstable until the end of the turn.
+        count = min([count, *(next((i for i, w in enumerate(h) if w.doubtful), len(h)) for h in self._history)])
         return self._commit(count)
 
     def flush(self) -> list[Word]:

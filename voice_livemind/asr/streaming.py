@@ -10,16 +10,19 @@ committed sentence ends, and the backend is asked for one pass per `interval_s` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from ..config import ASRConfig
 from .local_agreement import LocalAgreement
-from .words import Word, join_words
+from .words import Word, join_words, words_of
 
 HARD_TRIM_FACTOR = 2.0  # without a committed sentence end, trim at the last committed word past this
+ECHO_WORDS = 6  # a pass that repeats this many words of its prompt in a row echoes the prompt ...
+ECHO_SHORT = 4  # ... or this many when they are half of what it heard
+STALL_PASSES = 4  # passes in a row that heard words but committed none: they no longer agree with each other
 
 
 class ASRBackend(Protocol):
@@ -36,6 +39,7 @@ class PassRequest:
     prompt: str
     audio_t0: float  # input time of audio[0]
     heard_until: float  # input time of the end of `audio`
+    guard: dict = field(default_factory=dict, compare=False)  # what `recognise` did: {"prompt_dropped": True}
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class StreamingASR:
         self._new_samples = 0  # appended since the last pass was taken
         self._heard_until = audio_t0  # input time up to which the last applied pass heard the audio
         self._agreement = LocalAgreement(self.config.agreement_n)
+        self._prompt_from = float("-inf")  # committed words that start before this are no longer a prompt
+        self._stalled = 0  # passes in a row that heard words and committed none
+        self.prompt_drops = 0  # times the committed text was dropped from the prompt this turn
 
     @property
     def buffer_t0(self) -> float:
@@ -97,14 +104,38 @@ class StreamingASR:
 
     def apply_pass(self, request: PassRequest, words: list[Word]) -> Transcript:
         """Take a pass's words (times relative to its audio): commits what the last n passes agree on."""
-        self._agreement.insert([w.shifted(request.audio_t0) for w in words])
+        committed = self._agreement.insert([w.shifted(request.audio_t0) for w in words])
         self._heard_until = max(self._heard_until, request.heard_until)
+        if self.config.commit_guard:
+            self._stalled = self._stalled + 1 if words and not committed and request.prompt else 0
+            if request.guard.get("prompt_dropped") or self._stalled >= STALL_PASSES:
+                self._drop_prompt()
         self._trim()
         return self.transcript()
 
+    def _drop_prompt(self) -> None:
+        """The committed text may have set the passes on a wrong track: stop feeding it back (words
+        committed from now on make the prompt again)."""
+        self._prompt_from = self._agreement.committed_end
+        self._stalled = 0
+        self.prompt_drops += 1
+
     def recognise(self, request: PassRequest) -> list[Word]:
-        """Run the backend on a pass (on any thread: it touches no state of this object)."""
-        return self.backend.transcribe(request.audio, request.prompt)
+        """Run the backend on a pass (on any thread: it touches no state of this object but the request's
+        `guard`). With `asr.commit_guard`, a pass that echoes its prompt or doubts some of its words is
+        decoded again without the prompt, and the better of the two is kept."""
+        words = self.backend.transcribe(request.audio, request.prompt)
+        if not (self.config.commit_guard and request.prompt and words):
+            return words
+        echo = echoes_prompt(words, request.prompt)
+        doubts = sum(w.doubtful for w in words)
+        if not echo and not doubts:
+            return words
+        retry = self.backend.transcribe(request.audio, "")
+        if (echo and not echoes_prompt(retry, request.prompt)) or sum(w.doubtful for w in retry) < doubts:
+            request.guard["prompt_dropped"] = True
+            return retry
+        return words
 
     def step(self) -> Transcript:
         """One recognition pass over the whole buffer, here and now."""
@@ -134,7 +165,8 @@ class StreamingASR:
     def prompt(self) -> str:
         """Committed text that precedes the buffer, at most `prompt_chars` long. Words still inside the
         buffer are left out: Whisper would hear them again right after reading them."""
-        before = [w for w in self._agreement.committed if w.end <= self._buffer_t0 + 1.0 / self.sample_rate]
+        before = [w for w in self._agreement.committed
+                  if w.end <= self._buffer_t0 + 1.0 / self.sample_rate and w.start >= self._prompt_from]
         text = join_words(before)
         limit = self.config.prompt_chars
         if limit <= 0:
@@ -172,3 +204,16 @@ class StreamingASR:
 
     def _samples(self) -> int:
         return self._buffer.shape[0] + sum(c.shape[0] for c in self._chunks)
+
+
+def echoes_prompt(words: list[Word], prompt: str) -> bool:
+    """Whether a hypothesis repeats its prompt: ECHO_WORDS of the prompt's words in a row, or ECHO_SHORT
+    when they are at least half of the hypothesis (Whisper, lost, reads its prompt back)."""
+    heard = [piece for word in words for piece in words_of(word.text)]
+    said = words_of(prompt)
+    longest = 0
+    for size in (ECHO_SHORT, ECHO_WORDS):
+        grams = {said[i : i + size] for i in range(len(said) - size + 1)}
+        if any(tuple(heard[i : i + size]) in grams for i in range(len(heard) - size + 1)):
+            longest = size
+    return longest >= ECHO_WORDS or (longest >= ECHO_SHORT and 2 * ECHO_SHORT >= len(heard))

@@ -12,11 +12,16 @@ import numpy as np
 
 from ..config import ASRConfig
 from ..models import resolve
-from .words import Word, normalise
+from .words import SegmentScore, Word, normalise
 
 LOW_LOGPROB = -1.0  # with a high no-speech probability, below this a segment is taken for silence
 MAX_NGRAM = 3  # repetition guard: n-grams of 1..3 words ...
 MAX_REPEATS = 4  # ... repeated this many times in a row are a decoding loop
+# The commit guard (asr.commit_guard): a kept segment is doubtful, its words shown but not committed until
+# the end of the turn (nor fed back as the prompt), when Whisper's own fallback would have retried it
+# (avg_logprob below -1), when it is likely no speech, or when it compresses like a loop in the making.
+DOUBT_LOGPROB = -1.0
+DOUBT_COMPRESSION = 2.0
 
 
 class FasterWhisperBackend:
@@ -51,8 +56,16 @@ class FasterWhisperBackend:
         words: list[Word] = []
         for segment in list(segments):  # the generator decodes lazily: run it here, in the caller's thread
             if self._keep(segment):
-                words.extend(Word(float(w.start), float(w.end), w.word) for w in segment.words or ())
+                score = self._score(segment)
+                words.extend(Word(float(w.start), float(w.end), w.word, score) for w in segment.words or ())
         return cut_repetition_loop(words)
+
+    def _score(self, segment) -> SegmentScore:
+        doubtful = self.config.commit_guard and (segment.avg_logprob < DOUBT_LOGPROB
+                                                 or segment.no_speech_prob > self.config.no_speech_threshold
+                                                 or segment.compression_ratio > DOUBT_COMPRESSION)
+        return SegmentScore(float(segment.avg_logprob), float(segment.no_speech_prob),
+                            float(segment.compression_ratio), bool(doubtful))
 
     def _keep(self, segment) -> bool:
         silent = segment.no_speech_prob > self.config.no_speech_threshold and segment.avg_logprob < LOW_LOGPROB

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’…¿¡")
 SENTENCE_ENDS = (".", "?", "!")
+
+
+@dataclass(frozen=True)
+class SegmentScore:
+    """How sure Whisper was of the segment a word came from (faster-whisper's segment fields).
+    `doubtful`: the backend judged the segment a likely hallucination (see asr.whisper_backend)."""
+
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+    doubtful: bool = False
 
 
 @dataclass(frozen=True)
@@ -16,15 +27,20 @@ class Word:
 
     `start`/`end` are seconds on the input stream's timeline (the turn's `audio_t0` plus the position in
     the turn), so they stay valid when the audio buffer is trimmed. `text` keeps Whisper's spelling,
-    punctuation and (usually) leading space.
+    punctuation and (usually) leading space. `score` (not compared) is its segment's, when the backend says.
     """
 
     start: float
     end: float
     text: str
+    score: SegmentScore | None = field(default=None, compare=False, repr=False)
 
     def shifted(self, offset: float) -> Word:
-        return Word(self.start + offset, self.end + offset, self.text)
+        return Word(self.start + offset, self.end + offset, self.text, self.score)
+
+    @property
+    def doubtful(self) -> bool:
+        return self.score is not None and self.score.doubtful
 
     @property
     def ends_sentence(self) -> bool:
