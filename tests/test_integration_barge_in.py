@@ -24,9 +24,10 @@ RATE = 16000
 def setup():
     from voice_livemind.pipeline import load_backends
 
-    # Speech before any of the answer is heard resumes a turn the end model ended (vad.resume, tested in
-    # test_turn_end_model.py); this test is about interrupting the answer, so every interruption barges in.
-    config = load_config(overrides=["answer.max_new_tokens=48", "vad.resume=false"])
+    # This test is about interrupting the answer, with a Piper clip of four sentences as the interruption:
+    # silence alone ends turns here (smart-turn calls Piper's sentence gaps finished, and a turn it ended
+    # resumes when the user goes on before the answer is heard: test_turn_end_model.py, bench turns).
+    config = load_config(overrides=["answer.max_new_tokens=48", "vad.end_model=none"])
     return config, load_backends(config, "direct")
 
 
