@@ -179,3 +179,15 @@ def test_layout_ablation_runs_the_note_modes_once_per_layout_and_the_others_once
     assert reductions["livemind[multi_turn]_vs_baseline"]["mean_latency_pct"] == pytest.approx(90.0)
     with pytest.raises(SystemExit):
         parser.parse_args(["--layouts", "u-xyz"])
+
+
+def test_every_mode_warms_its_fixed_prompt_start_while_the_input_arrives():
+    by_mode, large = run_modes(["baseline", "direct", "livemind"])
+    config = load_config()
+    systems = [messages[0]["content"] for messages in large.prefilled]
+    assert systems[0] == config.livemind.prompts.baseline_system
+    assert systems[1] == config.livemind.prompts.answer_system
+    assert systems[2].startswith(config.livemind.prompts.inference_system)  # the multi-turn notes + answer start
+    assert all(len(messages) == 1 for messages in large.prefilled)
+    # warming happens before the end of the input: it adds nothing to the latency after it
+    assert by_mode["direct"]["latency_s"] == pytest.approx(0.3 + 3 * 0.05)
