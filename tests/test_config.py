@@ -264,6 +264,8 @@ def test_aggressiveness_range_and_agreement_n_and_sample_rate():
     assert error_of(overrides=["vad.aggressiveness=-1"]).startswith("vad.aggressiveness: must be 0..3")
     assert error_of(overrides=["asr.agreement_n=0"]).startswith("asr.agreement_n: must be at least 1")
     assert error_of(overrides=["audio.sample_rate=8000"]).startswith("audio.sample_rate:")
+    assert error_of(overrides=["asr.encoder_window_s=0.5"]).startswith("asr.encoder_window_s: must be 1..30")
+    assert error_of(overrides=["asr.encoder_window_s=31"]).startswith("asr.encoder_window_s: must be 1..30")
 
 
 # --- the GPU config ----------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from voice_livemind.asr import FasterWhisperBackend, StreamingASR, Word, cut_repetition_loop
+from voice_livemind.asr.whisper_backend import encoder_frames, max_tokens
 from voice_livemind.config import ASRConfig
 from voice_livemind.models import ModelNotFoundError, resolve
 
@@ -39,9 +40,15 @@ def segment(texts, no_speech_prob=0.1, avg_logprob=-0.3, compression_ratio=1.5):
                            no_speech_prob=no_speech_prob, avg_logprob=avg_logprob, compression_ratio=compression_ratio)
 
 
-def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed():
+def fake_backend(config=None) -> FasterWhisperBackend:
     backend = object.__new__(FasterWhisperBackend)  # no model load: a fake model object instead
-    backend.config = ASRConfig()
+    backend.config = config or ASRConfig()
+    backend.window_retries = 0
+    return backend
+
+
+def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed():
+    backend = fake_backend(replace(ASRConfig(), encoder_window_s=30))
     segments = [segment(["hello"]), segment(["you"], no_speech_prob=0.9, avg_logprob=-1.5),
                 segment(["loop"], compression_ratio=3.0), segment(["quiet"], no_speech_prob=0.9, avg_logprob=-0.2)]
     calls = {}
@@ -50,11 +57,41 @@ def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed()
         calls.update(options)
         return (s for s in segments), None
 
-    backend.model = SimpleNamespace(transcribe=fake_transcribe)
+    backend.model = SimpleNamespace(transcribe=fake_transcribe, window=SimpleNamespace())
     result = backend.transcribe(np.zeros(16000, dtype=np.float32), "")
     assert [w.text for w in result] == [" hello", " quiet"]  # "quiet": confident text despite no_speech_prob
     assert calls["temperature"] == 0.0 and calls["initial_prompt"] is None and calls["word_timestamps"]
     assert calls["vad_filter"] is False and calls["condition_on_previous_text"] is False
+    assert calls["max_new_tokens"] == 32  # 1 s of audio: 24 + 8 per second
+
+
+def test_the_encoder_reads_its_window_or_the_audio_and_two_seconds():
+    config = ASRConfig()  # encoder_window_s 16
+    assert encoder_frames(3.0, config) == 1600
+    assert encoder_frames(15.0, config) == 1700
+    assert encoder_frames(14.004, config) == 1602  # even: the encoder's convolution has stride 2
+    assert encoder_frames(28.0, config) is None  # most of the 30 s window: the whole window
+    assert encoder_frames(3.0, replace(config, encoder_window_s=30)) is None
+    assert max_tokens(0.5) == 28 and max_tokens(60.0) == 224
+
+
+def test_a_pass_that_loops_in_the_short_window_is_decoded_again_with_the_whole_window():
+    backend = fake_backend()
+    window = SimpleNamespace()
+    read = []
+
+    def fake_transcribe(audio, **options):
+        read.append(window.frames)
+        if window.frames is not None:  # Whisper outside its training: "in his book, in his book, ..."
+            return iter([segment(["in", "his", "book"] * 8, compression_ratio=16.8)]), None
+        return iter([segment(["in", "his", "book"])]), None
+
+    backend.model = SimpleNamespace(transcribe=fake_transcribe, window=window)
+    result = backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "")
+    assert [w.text for w in result] == [" in", " his", " book"]
+    assert read == [1600, None] and backend.window_retries == 1
+    backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "")
+    assert read[2:] == [1600, None] and backend.window_retries == 2
 
 
 def _speech_file() -> tuple[Path, str]:
@@ -110,3 +147,25 @@ def test_real_tiny_en_streams_real_speech():
     # faster-whisper/CTranslate2 versions and CPUs while still failing on a dropped tail or a lost half.
     error = jiwer.wer(_normalise(reference), _normalise(final.stable))
     assert error <= 0.25, f"WER {error:.2f}: {final.stable!r}"
+
+
+@pytest.mark.integration
+def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
+    pytest.importorskip("faster_whisper")
+    config = replace(ASRConfig(), device="cpu", compute_type="int8")
+    try:
+        resolve(config.model, fetch=False)
+    except ModelNotFoundError as err:
+        pytest.skip(f"Whisper tiny.en not installed: {err}")
+    wav, reference = _speech_file()
+    audio = _read_16k(wav)
+    backend = FasterWhisperBackend(config)
+    model = backend.model
+    model.window.frames = 1600
+    encoded = model.encode(np.zeros((80, 3000), np.float32))
+    assert tuple(encoded.shape) == (1, 800, 384)  # 16 s of the 30 s window (the stride-2 convolution halves it)
+    model.window.frames = None
+    assert tuple(model.encode(np.zeros((80, 3000), np.float32)).shape) == (1, 1500, 384)
+    short = _normalise("".join(w.text for w in backend.transcribe(audio, "")))
+    whole = FasterWhisperBackend(replace(config, encoder_window_s=30))
+    assert short == _normalise("".join(w.text for w in whole.transcribe(audio, ""))) == _normalise(reference)

@@ -86,6 +86,11 @@ class ASRConfig:
     # of the turn, and a pass that echoes its prompt or doubts words is decoded again without the prompt
     # (then the committed text so far is no longer fed back). false: commit what the passes agree on.
     commit_guard: bool = True
+    # Whisper's encoder reads a 30 s window however short the audio (on CPU most of a pass: 0.8 of 1.2 s
+    # for 8 s of speech). The encoder reads this many seconds of it, or the audio and 2 s more if longer;
+    # a pass where the short window makes Whisper loop is decoded again with the whole window. 30: always
+    # the whole window, as Whisper was trained. Shorter than ~10 s, Whisper loops more often (README).
+    encoder_window_s: float = 16.0
 
 
 @dataclass
@@ -347,6 +352,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     _check_vad(config.vad)
     if config.asr.agreement_n < 1:
         raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
+    if not 1 <= config.asr.encoder_window_s <= 30:
+        raise ConfigError(f"asr.encoder_window_s: must be 1..30 seconds, got {config.asr.encoder_window_s}")
     if config.audio.sample_rate != 16000:
         raise ConfigError("audio.sample_rate: the pipeline runs at 16000 Hz (Whisper and webrtcvad); inputs are resampled")
     if not 0 <= config.livemind.notes_nice <= 19:

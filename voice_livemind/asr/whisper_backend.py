@@ -4,9 +4,14 @@ faster_whisper is imported only here, when a backend is built. Choices made for 
 docs/streaming-asr-notes.md): a single temperature (fallback retries made single passes take 6-16 s),
 no conditioning on previous text (the caller supplies the committed text as the prompt), no built-in VAD
 (the endpointer gates speech), and segments that look like silence or repetition loops are dropped.
+The encoder reads only the start of Whisper's 30 s window, where the audio is (`asr.encoder_window_s`):
+on CPU the encoder is most of a pass, whatever the length of the audio.
 """
 
 from __future__ import annotations
+
+import math
+import threading
 
 import numpy as np
 
@@ -22,26 +27,46 @@ MAX_REPEATS = 4  # ... repeated this many times in a row are a decoding loop
 # (avg_logprob below -1), when it is likely no speech, or when it compresses like a loop in the making.
 DOUBT_LOGPROB = -1.0
 DOUBT_COMPRESSION = 2.0
+SAMPLE_RATE = 16000
+FRAMES_PER_S = 100  # Whisper's log-mel frames; the encoder halves them (stride-2 convolution)
+WINDOW_FRAMES = 3000  # the 30 s window Whisper was trained on
+WINDOW_PAD_S = 2.0  # audio longer than asr.encoder_window_s: the encoder reads it and this much after it
+TOKENS_PER_S, TOKENS_MIN = 8, 24  # the most tokens a pass may decode: generous for fast speech
 
 
 class FasterWhisperBackend:
     """Implements `ASRBackend` with a CTranslate2 Whisper model."""
 
     def __init__(self, config: ASRConfig) -> None:
-        from faster_whisper import WhisperModel  # heavy: only when this backend is used
-
         self.config = config
+        self.window_retries = 0  # passes decoded again with the whole window (see transcribe)
         location = resolve(config.model)  # "path": a local folder; "hub": an id faster-whisper downloads
-        self.model = WhisperModel(
+        self.model = _window_model()(
             location.value, device=config.device, compute_type=config.compute_type, cpu_threads=config.cpu_threads
         )
         # The first pass pays one-off set-up costs (~1 s here): pay them at load, not in the user's first turn.
         self.transcribe(np.zeros(16000, np.float32), "")
 
     def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+        audio = np.asarray(audio, dtype=np.float32)
+        audio_s = len(audio) / SAMPLE_RATE
+        frames = encoder_frames(audio_s, self.config)
+        segments = self._decode(audio, prompt, frames)
+        if frames is not None and any(self._looping(segment) for segment in segments):
+            self.window_retries += 1  # the short window made Whisper loop: the whole window, as trained
+            segments = self._decode(audio, prompt, None)
+        words: list[Word] = []
+        for segment in segments:
+            if self._keep(segment):
+                score = self._score(segment)
+                words.extend(Word(float(w.start), float(w.end), w.word, score) for w in segment.words or ())
+        return cut_repetition_loop(words)
+
+    def _decode(self, audio: np.ndarray, prompt: str, frames: int | None) -> list:
         cfg = self.config
+        self.model.window.frames = frames
         segments, _info = self.model.transcribe(
-            np.asarray(audio, dtype=np.float32),
+            audio,
             language=cfg.language,
             beam_size=cfg.beam_size,
             temperature=0.0,
@@ -52,13 +77,11 @@ class FasterWhisperBackend:
             initial_prompt=prompt or None,
             vad_filter=False,
             without_timestamps=False,
+            # A loop ("in his book, in his book, ...") runs to Whisper's 224-token limit, ~2 s of decoding
+            # on CPU; speech has at most ~6 tokens a second.
+            max_new_tokens=max_tokens(len(audio) / SAMPLE_RATE),
         )
-        words: list[Word] = []
-        for segment in list(segments):  # the generator decodes lazily: run it here, in the caller's thread
-            if self._keep(segment):
-                score = self._score(segment)
-                words.extend(Word(float(w.start), float(w.end), w.word, score) for w in segment.words or ())
-        return cut_repetition_loop(words)
+        return list(segments)  # the generator decodes lazily: run it here, in the caller's thread
 
     def _score(self, segment) -> SegmentScore:
         doubtful = self.config.commit_guard and (segment.avg_logprob < DOUBT_LOGPROB
@@ -69,8 +92,41 @@ class FasterWhisperBackend:
 
     def _keep(self, segment) -> bool:
         silent = segment.no_speech_prob > self.config.no_speech_threshold and segment.avg_logprob < LOW_LOGPROB
-        looping = segment.compression_ratio > self.config.compression_ratio_threshold
-        return not (silent or looping)
+        return not (silent or self._looping(segment))
+
+    def _looping(self, segment) -> bool:
+        return segment.compression_ratio > self.config.compression_ratio_threshold
+
+
+def encoder_frames(audio_s: float, config: ASRConfig) -> int | None:
+    """How many feature frames of its 30 s window the encoder reads for `audio_s` seconds of audio:
+    `encoder_window_s`, or the audio and WINDOW_PAD_S after it when longer (even: the encoder's
+    convolution has stride 2); None: the whole window."""
+    seconds = max(config.encoder_window_s, audio_s + WINDOW_PAD_S)
+    frames = 2 * math.ceil(seconds * FRAMES_PER_S / 2)
+    return None if frames >= WINDOW_FRAMES else frames
+
+
+def max_tokens(audio_s: float) -> int:
+    return min(224, TOKENS_MIN + math.ceil(TOKENS_PER_S * audio_s))
+
+
+def _window_model():
+    """faster-whisper's WhisperModel whose encoder reads only the first `window.frames` frames of each
+    30 s window (the rest is padding: zeros after the audio). A thread-local, so a model shared between
+    threads keeps each call's own length."""
+    from faster_whisper import WhisperModel  # heavy: only when this backend is used
+
+    class WindowedWhisper(WhisperModel):
+        window = threading.local()
+
+        def encode(self, features):
+            frames = getattr(self.window, "frames", None)
+            if frames is not None and features.shape[-1] > frames:
+                features = features[..., :frames]
+            return super().encode(features)
+
+    return WindowedWhisper
 
 
 def cut_repetition_loop(words: list[Word]) -> list[Word]:
