@@ -67,6 +67,16 @@ def test_a_revision_of_earlier_text_drops_the_notes_written_about_it():
     assert note_coverage(last, 1, 6.0) == (2, 0)
 
 
+def test_a_note_rewritten_after_a_revision_counts():
+    # Seen in a replay: the note about "japan" ended after Whisper revised it to "Japan"; the loop dropped
+    # it and wrote the note again for the revised segment. Only the stale note covers nothing.
+    revised = A.replace("capital", "Capital")
+    events = turn_events([closed(1.0, A), closed(1.4, revised), note(1.5, A), note(2.5, revised),
+                          closed(3.0, revised, B), note(3.5, B)])
+    assert note_coverage(events, 1, 6.0) == (2, 2)
+    assert note_coverage(events, 1, 3.2) == (2, 1)
+
+
 def test_a_repeated_sentence_counts_once_per_place():
     events = turn_events([closed(1.0, D), note(1.2, D), closed(2.0, D, A, D)])
     assert note_coverage(events, 1, 6.0) == (3, 1)

@@ -17,7 +17,8 @@ def note_coverage(events: list[ev.Event], turn: int, speech_end: float) -> tuple
     with t <= speech_end had covered. Notes cover the closed segments in order, each continuing where the
     previous stopped (the inference memory); a revision of earlier text (a new `SegmentsClosed` whose
     segments no longer start with a note's) drops that note and every later one, as the memory does, so
-    a note about words that were recognised differently later covers nothing.
+    a note about words that were recognised differently later covers nothing; a note that ends after such
+    a revision is dropped alone, and the note written again for the revised segment counts.
     """
     closed: tuple[str, ...] = ()
     noted: list[tuple[str, ...]] = []  # the segments of each note still valid, in order
@@ -38,6 +39,7 @@ def note_coverage(events: list[ev.Event], turn: int, speech_end: float) -> tuple
             align(closed)
         elif isinstance(event, ev.Note) and event.segments:
             noted.append(tuple(event.segments))
+            align(closed)  # a note about segments revised while it ran covers nothing (the memory drops it)
     align(closed)  # a note written about segments revised before it ended covers nothing
     return len(closed), sum(len(span) for span in noted)
 
