@@ -15,6 +15,8 @@ questions:
 - time to first token of the answer prompt, as the pipeline asks for it (`answer.choice_prefix` and a
   constrained letter): cold, and with the kept prefix (the notes conversation prefilled first, as the
   LiveMind loop leaves it when the user stops: only the last user turn is evaluated);
+- time to the first sentence ready for speech (the answer prompt with the kept prefix, answered freely as an
+  open question: the text until the sentence chunker hands its first piece to speech synthesis);
 and the ratios to transformers at the same thread count.
 """
 
@@ -117,15 +119,40 @@ def measure(model, p: Prompts, config, decode_tokens: int, engine: str = "") -> 
     model.prefill(p.notes)
     ttft_kept_s, kept = timed(lambda: model.generate(p.answer, 1, **answer_kwargs))
 
+    first_sentence_s = time_to_first_sentence(model, p, config)
+
     model.forget()
     model.generate(p.baseline, 1)  # the prompt into the cache: the next call decodes
     decode_s, reply = timed(lambda: model.generate(p.baseline, decode_tokens,
                                                    repetition_penalty=config.answer.repetition_penalty))
     return {"qid": p.qid, "prompt_tokens": n_prompt, "prefill_s": prefill_s, "prefill_tps": n_prompt / prefill_s,
             "ttft_cold_s": ttft_cold_s, "ttft_kept_s": ttft_kept_s, "kept_reused_tokens": kept.reused_tokens,
+            "first_sentence_s": first_sentence_s,
             "answer_prompt_tokens": cold_reply.prompt_tokens, "first_token": kept.text[len(p.prefix):],
             "decode_tokens": reply.tokens, "decode_s": decode_s,
             "decode_tps": reply.tokens / decode_s if reply.tokens else None, "decode_stop": reply.stop_reason}
+
+
+def time_to_first_sentence(model, p: Prompts, config, max_tokens: int = 64) -> float | None:
+    """Seconds from the answer's start (the notes already in the cache) to its first piece of speech, as the
+    pipeline chunks it; None if no piece came within `max_tokens`."""
+    import threading
+
+    from voice_livemind.tts.chunker import SentenceChunker
+
+    chunker, stop, first = SentenceChunker(config.tts.first_chunk_words), threading.Event(), []
+
+    def on_text(delta: str) -> None:
+        if not first and chunker.push(delta):
+            first.append(time.perf_counter() - began)
+            stop.set()
+
+    model.forget()
+    model.prefill(p.notes)
+    began = time.perf_counter()
+    model.generate(p.answer, max_tokens, banned_first_words=prompts.NOT_AN_ANSWER_START, on_text=on_text,
+                   repetition_penalty=config.answer.repetition_penalty, stop=stop)
+    return first[0] if first else None
 
 
 def median(rows: list[dict], key: str):
@@ -140,7 +167,8 @@ def summarise(records: list[dict]) -> list[dict]:
             group = [r for r in records if r["engine"] == engine and r["threads"] == threads]
             rows.append({"engine": engine, "threads": threads, "n": len(group),
                          **{k: median(group, k) for k in ("prompt_tokens", "prefill_tps", "decode_tps", "ttft_cold_s",
-                                                          "ttft_kept_s", "kept_reused_tokens", "load_s")}})
+                                                          "ttft_kept_s", "first_sentence_s", "kept_reused_tokens",
+                                                          "load_s")}})
     for row in rows:
         base = next((r for r in rows if r["engine"] == "transformers" and r["threads"] == row["threads"]), None)
         ratio = lambda a, b: (a / b) if a and b else None  # noqa: E731
@@ -148,14 +176,15 @@ def summarise(records: list[dict]) -> list[dict]:
         row["decode_x"] = ratio(row["decode_tps"], base and base["decode_tps"])
         row["ttft_cold_x"] = ratio(base and base["ttft_cold_s"], row["ttft_cold_s"])  # > 1: sooner than transformers
         row["ttft_kept_x"] = ratio(base and base["ttft_kept_s"], row["ttft_kept_s"])
+        row["first_sentence_x"] = ratio(base and base["first_sentence_s"], row["first_sentence_s"])
     return rows
 
 
 COLUMNS = [("engine", "engine"), ("threads", "threads"), ("prefill_tps", "prefill tok/s"),
            ("decode_tps", "decode tok/s"), ("ttft_cold_s", "TTFT cold (s)"), ("ttft_kept_s", "TTFT kept prefix (s)"),
-           ("kept_reused_tokens", "kept tokens"), ("prompt_tokens", "prompt tokens"),
+           ("first_sentence_s", "first sentence (s)"), ("kept_reused_tokens", "kept tokens"), ("prompt_tokens", "prompt tokens"),
            ("prefill_x", "prefill x"), ("decode_x", "decode x"), ("ttft_cold_x", "TTFT cold x"),
-           ("ttft_kept_x", "TTFT kept x")]
+           ("ttft_kept_x", "TTFT kept x"), ("first_sentence_x", "first sentence x")]
 
 
 def run(args) -> int:
@@ -190,7 +219,7 @@ def run(args) -> int:
                 print(f"{engine:12s} {threads}t {p.qid:>6s}: prefill {record['prefill_tps']:7.0f} tok/s, decode "
                       f"{record['decode_tps'] or 0:6.1f} tok/s, TTFT cold {record['ttft_cold_s']:.3f} s, kept "
                       f"{record['ttft_kept_s']:.3f} s ({record['kept_reused_tokens']}/{record['answer_prompt_tokens']} "
-                      "tokens kept)", file=sys.stderr)
+                      f"tokens kept), first sentence {record['first_sentence_s'] or 0:.3f} s", file=sys.stderr)
         del model
     rows = summarise(records)
     header = (f"bench llm: {config.models.answer.model}, {len(all_prompts)} MMLU-Pro answer prompts ({data or 'shipped split'}), "
