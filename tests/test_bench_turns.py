@@ -75,6 +75,9 @@ def test_the_grid_starts_with_the_configs_own_rule():
     assert grid[0] == bt.current_policy(vad)
     assert {p.family for p in grid} == {"silence", "silero", "smart_turn", "combined"}
     assert all(p.max_silence_ms == bt.NEVER_MS for p in grid if p.family == "smart_turn")
+    again = [p for p in grid if p.every_ms]
+    assert again and "again every 400 ms" in again[0].label
+    assert again[0].applied(load_config()).vad.end_model_every_ms == 400
 
 
 @pytest.mark.integration

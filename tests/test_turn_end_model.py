@@ -69,6 +69,23 @@ def test_a_verdict_from_an_earlier_pause_is_ignored():
     assert ep.in_speech
 
 
+def test_a_pause_that_did_not_sound_finished_is_asked_again_every_interval():
+    ep = endpointer([S] * 10 + [N] * 60, end_model_every_ms=300)
+    asked = []
+    for i in range(40):
+        ep.push(i * 0.03, FRAME)
+        if (question := ep.take_question()) is not None:
+            asked.append((i, question))
+    # at 200 ms of silence, then every 10 frames (300 ms) while the pause lasts
+    assert [i for i, _ in asked] == [16, 26, 36]
+    first, second, third = (q for _, q in asked)
+    assert ep.verdict(first, 0.1) is None and ep.verdict(second, 0.3) is None and ep.in_speech
+    boundary = ep.verdict(third, 0.8)  # the longer pause sounds finished: the end of speech, as before
+    assert boundary.reason == "end_model" and boundary.audio_t == pytest.approx(10 * 0.03)
+    once = endpointer([S] * 10 + [N] * 60)  # the default: once per pause
+    assert sum(once.push(i * 0.03, FRAME) is None and once.take_question() is not None for i in range(40)) == 1
+
+
 def test_silence_alone_without_a_model_keeps_the_hangover():
     config = VADConfig(hangover_ms=600, min_silence_ms=200, max_silence_ms=1500)
     ep = Endpointer(config, Scripted([S] * 10 + [N] * 30))

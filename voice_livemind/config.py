@@ -50,6 +50,9 @@ class VADConfig:
     min_silence_ms: int = 200
     max_silence_ms: int = 1500
     end_threshold: float = 0.5
+    # > 0: a pause that did not sound finished is heard again every this many ms until max_silence_ms
+    # (smart-turn often hears the end of a turn only once the pause is longer: bench turns); 0: asked once
+    end_model_every_ms: int = 0
     end_model_path: str = "packaged:smart-turn-v3.2"
     end_model_threads: int = 1  # onnxruntime threads of one call (~50 ms on an idle core here)
     end_model_device: str = "cpu"  # cpu | cuda | auto (CUDA when this onnxruntime has it, else the CPU)
@@ -376,6 +379,8 @@ def _check_vad(vad: VADConfig) -> None:
         raise ConfigError(f"vad.end_model_device: cpu, cuda or auto, got {vad.end_model_device!r}")
     if vad.no_words_s < 0:
         raise ConfigError(f"vad.no_words_s: seconds (0: off), got {vad.no_words_s}")
+    if vad.end_model_every_ms < 0:
+        raise ConfigError(f"vad.end_model_every_ms: milliseconds (0: ask once per pause), got {vad.end_model_every_ms}")
 
 
 def _check_llm(path: str, llm: LLMConfig) -> None:

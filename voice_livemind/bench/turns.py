@@ -115,13 +115,15 @@ class Policy:
     min_silence_ms: int = 200
     max_silence_ms: int = 1500
     threshold: float = 0.5
+    every_ms: int = 0  # asked again every this many ms of the pause (0: once)
 
     @property
     def label(self) -> str:
         if not self.end_model:
             return f"{self.family} {self.hangover_ms} ms"
         limit = "" if self.family == "smart_turn" else f", max {self.max_silence_ms}"
-        return f"{self.family} ask {self.min_silence_ms} ms, p>={self.threshold}{limit}"
+        again = f", again every {self.every_ms} ms" if self.every_ms else ""
+        return f"{self.family} ask {self.min_silence_ms} ms{again}, p>={self.threshold}{limit}"
 
     def applied(self, config):
         """`config` with this rule in its vad section."""
@@ -130,7 +132,8 @@ class Policy:
         return replace(config, vad=replace(config.vad, confirm=self.confirm,
                                            end_model="smart_turn" if self.end_model else "none",
                                            hangover_ms=self.hangover_ms, min_silence_ms=self.min_silence_ms,
-                                           max_silence_ms=self.max_silence_ms, end_threshold=self.threshold))
+                                           max_silence_ms=self.max_silence_ms, end_threshold=self.threshold,
+                                           end_model_every_ms=self.every_ms))
 
 
 NEVER_MS = 600_000  # smart-turn alone: silence never ends the turn
@@ -147,13 +150,16 @@ def policies(default, quick: bool = False) -> list[Policy]:
             for a in asks for t in thresholds]
     out += [Policy("combined", confirm="silero", end_model=True, min_silence_ms=a, max_silence_ms=m, threshold=t)
             for a in asks for t in thresholds for m in limits]
+    out += [Policy("combined", confirm="silero", end_model=True, every_ms=e, threshold=t)  # asked again
+            for e in ([400] if quick else [300, 400, 600]) for t in ([0.5] if quick else [0.5, 0.7, 0.9])]
     return [current_policy(default)] + out  # the config's own rule first
 
 
 def current_policy(vad) -> Policy:
     family = "combined" if vad.end_model == "smart_turn" else ("silero" if vad.confirm == "silero" else "silence")
     return Policy(family, confirm=vad.confirm, end_model=vad.end_model == "smart_turn", hangover_ms=vad.hangover_ms,
-                  min_silence_ms=vad.min_silence_ms, max_silence_ms=vad.max_silence_ms, threshold=vad.end_threshold)
+                  min_silence_ms=vad.min_silence_ms, max_silence_ms=vad.max_silence_ms, threshold=vad.end_threshold,
+                  every_ms=vad.end_model_every_ms if vad.end_model == "smart_turn" else 0)
 
 
 # -- the decision, frame by frame ----------------------------------------------------------------------

@@ -8,8 +8,9 @@ silero`), a scripted list in tests.
 With an end-of-turn model (`vad.end_model: smart_turn`, `end_model=True`) the silence alone no longer
 decides: once a pause has lasted `min_silence_ms` the endpointer asks a `Question` (the caller runs the
 model on the audio heard so far and hands back its `verdict`); p(complete) >= `end_threshold` ends the
-turn at once, otherwise the pause ends it only after `max_silence_ms`. A verdict that comes back after
-the user went on is ignored (it belongs to a pause that is over).
+turn at once, otherwise the pause ends it only after `max_silence_ms` (with `end_model_every_ms` the model
+is asked again at that interval meanwhile). A verdict that comes back after the user went on is ignored
+(it belongs to a pause that is over).
 
 Two refinements:
 - A classifier may declare an `overhang_ms`: webrtcvad keeps calling frames speech for 60-150 ms after
@@ -123,6 +124,8 @@ class Endpointer:
         self._silence_reason = "max_silence" if end_model else "vad"
         # the pause (overhang included, as in pause_s) after which the model is asked
         self._ask_frames = max(1, math.ceil(config.min_silence_ms / config.frame_ms) - self._overhang_frames)
+        every_ms = getattr(config, "end_model_every_ms", 0)
+        self._ask_every = math.ceil(every_ms / config.frame_ms) if every_ms > 0 else 0  # frames; 0: once
         self._threshold = config.end_threshold
         self._pauses = 0  # pauses begun inside turns so far: a question names its pause
         self.question: Question | None = None  # asked, not yet taken by the caller (take_question)
@@ -179,11 +182,16 @@ class Endpointer:
         self._run = 0 if speech else self._run + 1
         if self._run == 1:
             self._pauses += 1
-        if self.end_model and self._run == self._ask_frames:
+        if self.end_model and self._asks_now():
             self.question = Question(self._pauses, self.position)
         if self._run >= self._end_frames + (self._hold_frames if self.holding else 0):
             return self._end(self._silence_reason)
         return None
+
+    def _asks_now(self) -> bool:
+        """The pause has just reached min_silence_ms, or (end_model_every_ms) another interval after it."""
+        since = self._run - self._ask_frames
+        return since == 0 or (self._ask_every > 0 and since > 0 and since % self._ask_every == 0)
 
     def take_question(self) -> Question | None:
         """The question the end-of-turn model should answer now, if any (each is handed out once)."""
