@@ -118,17 +118,22 @@ def _normalise(text: str) -> str:
     return " ".join(text.lower().translate(str.maketrans("", "", string.punctuation)).split())
 
 
-@pytest.mark.integration
-def test_real_tiny_en_streams_real_speech():
+def _real_model_and_speech() -> tuple[ASRConfig, np.ndarray, str]:
+    """tiny.en's config (skipped where it is not installed), the real recording and its transcript."""
     pytest.importorskip("faster_whisper")
-    jiwer = pytest.importorskip("jiwer")
     config = replace(ASRConfig(), device="cpu", compute_type="int8")
     try:
         resolve(config.model, fetch=False)
     except ModelNotFoundError as err:
         pytest.skip(f"Whisper tiny.en not installed: {err}")
     wav, reference = _speech_file()
-    audio = _read_16k(wav)
+    return config, _read_16k(wav), reference
+
+
+@pytest.mark.integration
+def test_real_tiny_en_streams_real_speech():
+    jiwer = pytest.importorskip("jiwer")
+    config, audio, reference = _real_model_and_speech()
 
     asr = StreamingASR(FasterWhisperBackend(config), config)
     asr.reset(0.0)
@@ -151,14 +156,7 @@ def test_real_tiny_en_streams_real_speech():
 
 @pytest.mark.integration
 def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
-    pytest.importorskip("faster_whisper")
-    config = replace(ASRConfig(), device="cpu", compute_type="int8")
-    try:
-        resolve(config.model, fetch=False)
-    except ModelNotFoundError as err:
-        pytest.skip(f"Whisper tiny.en not installed: {err}")
-    wav, reference = _speech_file()
-    audio = _read_16k(wav)
+    config, audio, reference = _real_model_and_speech()
     backend = FasterWhisperBackend(config)
     model = backend.model
     model.window.frames = 1600
