@@ -66,17 +66,18 @@ def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed()
 
 
 def test_the_encoder_reads_its_window_or_the_audio_and_two_seconds():
-    config = ASRConfig()  # encoder_window_s 16
+    config = replace(ASRConfig(), encoder_window_s=16)
     assert encoder_frames(3.0, config) == 1600
     assert encoder_frames(15.0, config) == 1700
     assert encoder_frames(14.004, config) == 1602  # even: the encoder's convolution has stride 2
     assert encoder_frames(28.0, config) is None  # most of the 30 s window: the whole window
     assert encoder_frames(3.0, replace(config, encoder_window_s=30)) is None
+    assert encoder_frames(3.0, ASRConfig()) is None  # the default: the whole window
     assert max_tokens(0.5) == 28 and max_tokens(60.0) == 224
 
 
 def test_a_pass_that_loops_in_the_short_window_is_decoded_again_with_the_whole_window():
-    backend = fake_backend()
+    backend = fake_backend(replace(ASRConfig(), encoder_window_s=16))
     window = SimpleNamespace()
     read = []
 
@@ -157,7 +158,7 @@ def test_real_tiny_en_streams_real_speech():
 @pytest.mark.integration
 def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
     config, audio, reference = _real_model_and_speech()
-    backend = FasterWhisperBackend(config)
+    backend = FasterWhisperBackend(replace(config, encoder_window_s=16))
     model = backend.model
     model.window.frames = 1600
     encoded = model.encode(np.zeros((80, 3000), np.float32))

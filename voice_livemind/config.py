@@ -92,8 +92,8 @@ class ASRConfig:
     # Whisper's encoder reads a 30 s window however short the audio (on CPU most of a pass: 0.8 of 1.2 s
     # for 8 s of speech). The encoder reads this many seconds of it, or the audio and 2 s more if longer;
     # a pass where the short window makes Whisper loop is decoded again with the whole window. 30: always
-    # the whole window, as Whisper was trained. Shorter than ~10 s, Whisper loops more often (README).
-    encoder_window_s: float = 16.0
+    # the whole window, as Whisper was trained (the default: shorter windows mishear short questions, README).
+    encoder_window_s: float = 30.0
 
 
 @dataclass
