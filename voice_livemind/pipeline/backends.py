@@ -57,9 +57,9 @@ class WithThreads:
         if set_threads is not None:
             set_threads(self.threads, self.prefill_threads)
 
-    def prefill(self, messages, stop=None) -> None:
+    def prefill(self, messages) -> None:
         self._use()
-        self.model.prefill(messages, stop=stop)
+        self.model.prefill(messages)
 
     def generate(self, messages, max_new_tokens, **kwargs):
         self._use()
