@@ -51,10 +51,10 @@ class FasterWhisperBackend:
         audio = np.asarray(audio, dtype=np.float32)
         audio_s = len(audio) / SAMPLE_RATE
         frames = encoder_frames(audio_s, self.config)
-        segments = self._decode(audio, prompt, frames)
+        segments = self._decode(audio, audio_s, prompt, frames)
         if frames is not None and any(self._looping(segment) for segment in segments):
             self.window_retries += 1  # the short window made Whisper loop: the whole window, as trained
-            segments = self._decode(audio, prompt, None)
+            segments = self._decode(audio, audio_s, prompt, None)
         words: list[Word] = []
         for segment in segments:
             if self._keep(segment):
@@ -62,7 +62,7 @@ class FasterWhisperBackend:
                 words.extend(Word(float(w.start), float(w.end), w.word, score) for w in segment.words or ())
         return cut_repetition_loop(words)
 
-    def _decode(self, audio: np.ndarray, prompt: str, frames: int | None) -> list:
+    def _decode(self, audio: np.ndarray, audio_s: float, prompt: str, frames: int | None) -> list:
         cfg = self.config
         self.model.window.frames = frames
         segments, _info = self.model.transcribe(
@@ -79,7 +79,7 @@ class FasterWhisperBackend:
             without_timestamps=False,
             # A loop ("in his book, in his book, ...") runs to Whisper's 224-token limit, ~2 s of decoding
             # on CPU; speech has at most ~6 tokens a second.
-            max_new_tokens=max_tokens(len(audio) / SAMPLE_RATE),
+            max_new_tokens=max_tokens(audio_s),
         )
         return list(segments)  # the generator decodes lazily: run it here, in the caller's thread
 
