@@ -70,9 +70,15 @@ class ScriptedChatModel:
     def restore(self, snapshot):
         pass
 
-    def prefill(self, messages):
+    def prefill(self, messages, stop=None):
+        """Half a prefill's cost (or `warm_s` when set), in four chunks: a set `stop` ends it between them."""
         self.prefilled = getattr(self, "prefilled", []) + [messages]
-        self.clock.sleep(self.prefill_s / 2)
+        cost = getattr(self, "warm_s", None) or self.prefill_s / 2
+        for _ in range(4):
+            if stop is not None and stop.is_set():
+                self.prefills_stopped = getattr(self, "prefills_stopped", 0) + 1
+                return
+            self.clock.sleep(cost / 4)
 
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), banned_first_words=(),
                  stop_at_newline=False,

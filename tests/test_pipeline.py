@@ -62,6 +62,18 @@ def test_livemind_event_order_and_notes():
     assert sink.closed and len(sink.chunks) == 2
 
 
+def test_a_warm_up_still_running_when_the_turn_ends_stops_for_the_answer():
+    # The prompts' fixed start takes longer to read than the question takes to say (seen on a 2 s question:
+    # livemind's longer system prompt, one core): the warm-up stops at its next chunk, the answer reads the rest.
+    pipeline, audio, backends, _ = make_pipeline("direct")
+    backends.answer_model.warm_s = 8.0  # chunks of 2 s; read whole, it would end at ~8.6 s
+    events = pipeline.run(audio)
+    started = next(e for e in events if isinstance(e, ev.AnswerStarted))
+    assert getattr(backends.answer_model, "prefills_stopped", 0) == 1
+    assert started.t < SPEECH_START + 2 * 2.0 + 1.5  # at most two chunks in, not after the whole warm-up
+    assert kinds(events)[-1] == "TurnDone"
+
+
 def test_baseline_writes_no_notes_and_gets_the_transcript_only():
     pipeline, audio, backends, _ = make_pipeline("baseline")
     events = pipeline.run(audio)

@@ -43,10 +43,11 @@ class ChatModel(Protocol):
     def restore(self, snapshot) -> None:
         """Go back to a state taken with `snapshot`."""
 
-    def prefill(self, messages: list[Message]) -> None:
+    def prefill(self, messages: list[Message], stop: threading.Event | None = None) -> None:
         """Compute and keep the key/value cache of `messages`, the fixed start of prompts to come (a system
         prompt, the conversation so far), so those prompts prefill only what follows it. A no-op for a
-        backend that keeps no cache."""
+        backend that keeps no cache. A set `stop` ends it early (checked between chunks of the prompt):
+        what was read stays in the cache."""
 
     def generate(
         self,

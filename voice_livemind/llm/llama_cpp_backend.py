@@ -233,12 +233,18 @@ class LlamaCppChatModel:
         pointer = self._lib.llama_get_logits_ith(self._llm.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,)).copy()
 
-    def prefill(self, messages: list[Message]) -> None:
+    def prefill(self, messages: list[Message], stop: threading.Event | None = None) -> None:
         if not self._reuse:
             return
         ids = self.tokenize(self.render(messages, add_generation_prompt=False))  # no generation prompt: a prefix
         done = self._take(ids, keep_one=False)
-        self._eval(ids[done:])
+        if stop is None:
+            self._eval(ids[done:])
+            return
+        for start in range(done, len(ids), PREFILL_CHUNK):  # the stop flag is checked between chunks
+            if stop.is_set():
+                return
+            self._eval(ids[start:start + PREFILL_CHUNK])
 
     def generate(
         self,

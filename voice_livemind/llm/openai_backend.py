@@ -156,14 +156,14 @@ class OpenAIChatModel:
     def restore(self, snapshot) -> None:
         pass
 
-    def prefill(self, messages: list[Message]) -> None:
+    def prefill(self, messages: list[Message], stop: threading.Event | None = None) -> None:
         """Send `messages` (no generation prompt) for one token, so the engine's prefix cache holds them for
         the prompts that start with them. With /chat/completions (no template here): a no-op."""
         if self.endpoint != "completions":
             return
         body = {"model": self.name, "prompt": self.prompt_text(messages, add_generation_prompt=False),
                 "max_tokens": 1, "temperature": 0.0, "stream": True, "cache_prompt": True, "add_special_tokens": False}
-        self._stream("completions", body, None, lambda piece, text: None)
+        self._stream("completions", body, stop, lambda piece, text: None)
 
     # -- HTTP ---------------------------------------------------------------------------------------
     def _url(self, path: str) -> str:

@@ -131,13 +131,13 @@ class TransformersChatModel:
     def restore(self, snapshot) -> None:
         self._prefix_cache = copy.deepcopy(snapshot)
 
-    def prefill(self, messages: list[Message]) -> None:
+    def prefill(self, messages: list[Message], stop: threading.Event | None = None) -> None:
         if not self._reuse:
             return
         text = self.tokenizer.apply_chat_template(messages, tokenize=False)  # no generation prompt: a prefix
         ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(self.device)
         cache, reused = self._prefix_cache.take(ids[0].tolist())
-        cache, done = self._extend(ids, cache, reused, ids.shape[1], stop=None)
+        cache, done = self._extend(ids, cache, reused, ids.shape[1], stop=stop)
         self._prefix_cache.keep(ids[0, :done].tolist(), cache)
 
     def _extend(self, ids, cache, start: int, end: int, stop) -> tuple[object, int]:

@@ -57,9 +57,9 @@ class WithThreads:
         if set_threads is not None:
             set_threads(self.threads, self.prefill_threads)
 
-    def prefill(self, messages) -> None:
+    def prefill(self, messages, stop=None) -> None:
         self._use()
-        self.model.prefill(messages)
+        self.model.prefill(messages, stop=stop)
 
     def generate(self, messages, max_new_tokens, **kwargs):
         self._use()

@@ -2,7 +2,7 @@
 
 It owns the turn's notes (the loop's memory) and the running note call. The scheduler tells it what was
 heard (`observe`), asks it for work when the model's lane is idle (`warm`, `write_note`) and stops a running
-note when something more urgent needs the lane (`yield_note`).
+note or warm-up when something more urgent needs the lane (`yield_note`).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class Thinking:
                                  answer_system=output_system(config))
         self.preemptive = config.livemind.schedule == "preemptive"
         self.note: Job | None = None  # the running note call
+        self.warming: Job | None = None  # the running (or queued) prefill of the prompts' fixed start
         self.warm_due = False
         self._turn = 0
         self._segments_seen: tuple[str, ...] = ()
@@ -64,9 +65,13 @@ class Thinking:
             self._write_note()
 
     def yield_note(self) -> None:
-        """Preemptive schedule: the running note stops at its next token (and resumes later if it can)."""
-        if self.preemptive and self.note is not None:
-            self.note.stop.set()
+        """Preemptive schedule: the running note stops at its next token (and resumes later if it can), the
+        warm-up prefill at its next chunk (what it read stays cached; the prompt that follows reads the rest).
+        A warm-up that runs into the end of a short question would otherwise hold the answer back."""
+        if self.preemptive:
+            for job in (self.note, self.warming):
+                if job is not None:
+                    job.stop.set()
 
     def _warm(self) -> None:
         """While the user speaks, put the fixed start of this turn's prompts (system prompt + conversation)
@@ -82,7 +87,9 @@ class Thinking:
                                    if self.mode is Mode.BASELINE else system.answer_system}], self.loop.history)
             models = [self.backends.answer_model]
         distinct = list({id(getattr(m, "model", m)): m for m in models}.values())  # a shared model once
-        self.lane.submit(Job("warm", lambda job: [m.prefill(start) for m in distinct]))
+        job = Job("warm", lambda job: [m.prefill(start, stop=job.stop) for m in distinct])
+        job.done = lambda result: setattr(self, "warming", None) if self.warming is job else None
+        self.warming = self.lane.submit(job)
 
     def _write_note(self) -> None:
         request, turn = self.loop.prepare(), self._turn
