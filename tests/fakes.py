@@ -73,6 +73,7 @@ class ScriptedChatModel:
     def prefill(self, messages, stop=None):
         """Half a prefill's cost (or `warm_s` when set), in four chunks: a set `stop` ends it between them."""
         self.prefilled = getattr(self, "prefilled", []) + [messages]
+        self.prefilled_at = getattr(self, "prefilled_at", []) + [self.clock.now()]
         cost = getattr(self, "warm_s", None) or self.prefill_s / 2
         for _ in range(4):
             if stop is not None and stop.is_set():

@@ -184,8 +184,10 @@ def test_conversation_history_reaches_the_next_turn_where_the_notes_had_it():
     # prompt word for word (the key/value cache is reused across the whole prompt).
     last_note = notes[-1]
     assert last_note[1:3] == history and second[: len(last_note) - 1] == last_note[:-1]
-    # Every turn started by putting the fixed start of its prompts into the cache: turn 2's has the history.
-    assert model.prefilled[1] == [second[0], *history]
+    # The fixed start of the prompts went into the cache before anyone spoke, and again as every turn started
+    # (found cached then): turn 2's has the history.
+    assert model.prefilled[0] == model.prefilled[1] == [second[0]]
+    assert model.prefilled[2] == [second[0], *history]
 
 
 def test_a_short_sound_cut_by_the_end_of_the_input_is_ignored():

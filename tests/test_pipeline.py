@@ -74,6 +74,16 @@ def test_a_warm_up_still_running_when_the_turn_ends_stops_for_the_answer():
     assert kinds(events)[-1] == "TurnDone"
 
 
+@pytest.mark.parametrize("mode", ["livemind", "direct", "baseline"])
+def test_every_mode_reads_its_system_prompt_before_anyone_speaks(mode):
+    pipeline, audio, backends, _ = make_pipeline(mode)
+    events = pipeline.run(audio)
+    model = backends.answer_model if mode != "livemind" else backends.inference_model
+    assert model.prefilled_at[0] == 0.0 < SPEECH_START  # the input's first frame, in its leading silence
+    assert model.prefilled[0] == model.prefilled[1]  # the first turn's own warm-up finds it cached
+    assert model.prefilled_at[1] >= next(e.t for e in events if isinstance(e, ev.SpeechStarted))
+
+
 def test_baseline_writes_no_notes_and_gets_the_transcript_only():
     pipeline, audio, backends, _ = make_pipeline("baseline")
     events = pipeline.run(audio)

@@ -170,6 +170,8 @@ class Pipeline:
         model_free = self.lanes["notes"].idle and self.lanes["answer"].idle  # one call of the model at a time
         if self.turn_taking.queued is not None and self.state is TurnState.IDLE and not self.speaking.playing:
             self._act(self.turn_taking.release_queued())  # the utterance said over the answer
+        if self.state is TurnState.IDLE and self.turn == 0 and model_free and self.thinking.warm_due:
+            self.thinking.next_job()  # before the first turn: the prompts' fixed start, while nobody speaks
         if self.state is TurnState.LISTENING:
             if asr.idle and self.recognition.due():
                 self.recognition.run_pass(self._on_pass)

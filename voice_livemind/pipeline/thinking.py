@@ -33,7 +33,9 @@ class Thinking:
         self.preemptive = config.livemind.schedule == "preemptive"
         self.note: Job | None = None  # the running note call
         self.warming: Job | None = None  # the running (or queued) prefill of the prompts' fixed start
-        self.warm_due = False
+        # Before the first turn too: the system prompt is read while nobody speaks (a cold model would read it
+        # during the first question, on the core recognition needs), and the first turn's warm-up finds it cached.
+        self.warm_due = self.mode is not Mode.TRANSCRIBE
         self._turn = 0
         self._segments_seen: tuple[str, ...] = ()
 
