@@ -34,10 +34,12 @@ class ScriptedASR:
         self.cost_s = cost_s
         self.calls = 0
         self.starts: list[float] = []  # clock time at which each pass began
+        self.windows: list[float] = []  # the encoder window each pass asked for
 
-    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
         self.calls += 1
         self.starts.append(self.clock.now())
+        self.windows.append(window_s)
         self.clock.sleep(self.cost_s)
         heard_until = audio.shape[0] / RATE
         return [Word(s, e, w) for s, e, w in self.words if e <= heard_until]

@@ -36,7 +36,7 @@ class Backend:
         self.respond = respond
         self.calls: list[tuple[float, str]] = []
 
-    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
         self.calls.append((round(audio.shape[0] / SR, 3), prompt))
         return self.respond(audio.shape[0] / SR, prompt)
 

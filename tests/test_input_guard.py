@@ -36,8 +36,8 @@ class WhisperLikeASR(ScriptedASR):
     """Hears nothing in a buffer that holds a non-finite sample, as faster-whisper does: one NaN makes its
     whole log-mel window NaN (tiny.en on multi_sentence.wav with 100 NaNs at 3 s: an empty transcript)."""
 
-    def transcribe(self, audio, prompt):
-        words = super().transcribe(audio, prompt)
+    def transcribe(self, audio, prompt, window_s=30.0):
+        words = super().transcribe(audio, prompt, window_s)
         return words if np.isfinite(audio).all() else []
 
 

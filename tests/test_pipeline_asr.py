@@ -83,3 +83,17 @@ def test_transcript_hold_keeps_the_turn_through_a_long_pause():
     held, _ = transcribe(speech, 0.2, "vad.transcript_hold_ms=300")
     assert len(of(cut, ev.SpeechEnded)) == 2
     assert len(of(held, ev.SpeechEnded)) == 1
+
+
+@pytest.mark.parametrize("ends_in_speech", [False, True])
+def test_passes_while_speaking_read_the_short_window_and_passes_that_may_be_final_the_pause_window(ends_in_speech):
+    # speech 0.51-3.51 s. Passes while the tone plays: asr.encoder_window_s; the pass in the pause (or the
+    # final pass after an input that stops mid-speech), whose hypothesis becomes the final transcript as it
+    # is: asr.pause_window_s.
+    audio = np.concatenate([silence(0.51), tone(3.0)] + ([] if ends_in_speech else [silence(1.5)]))
+    events, asr = transcribe(audio, 0.3, "asr.encoder_window_s=16", "asr.pause_window_s=24")
+    ended = of(events, ev.SpeechEnded)[0]
+    speaking = [w for s, w in zip(asr.starts, asr.windows) if s < 3.51]
+    last = [w for s, w in zip(asr.starts, asr.windows) if s >= 3.51]
+    assert len(speaking) >= 3 and set(speaking) == {16}
+    assert last == [24] and (asr.starts[-1] >= ended.t) == ends_in_speech

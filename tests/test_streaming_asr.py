@@ -19,7 +19,7 @@ class ScriptedBackend:
         self.hypotheses = list(hypotheses)
         self.calls: list[tuple[float, str]] = []
 
-    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
         assert audio.dtype == np.float32
         self.calls.append((audio.shape[0] / SR, prompt))
         return [Word(*w) for w in self.hypotheses.pop(0)]

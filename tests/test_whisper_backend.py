@@ -48,7 +48,7 @@ def fake_backend(config=None) -> FasterWhisperBackend:
 
 
 def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed():
-    backend = fake_backend(replace(ASRConfig(), encoder_window_s=30))
+    backend = fake_backend()
     segments = [segment(["hello"]), segment(["you"], no_speech_prob=0.9, avg_logprob=-1.5),
                 segment(["loop"], compression_ratio=3.0), segment(["quiet"], no_speech_prob=0.9, avg_logprob=-0.2)]
     calls = {}
@@ -66,18 +66,16 @@ def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed()
 
 
 def test_the_encoder_reads_its_window_or_the_audio_and_two_seconds():
-    config = replace(ASRConfig(), encoder_window_s=16)
-    assert encoder_frames(3.0, config) == 1600
-    assert encoder_frames(15.0, config) == 1700
-    assert encoder_frames(14.004, config) == 1602  # even: the encoder's convolution has stride 2
-    assert encoder_frames(28.0, config) is None  # most of the 30 s window: the whole window
-    assert encoder_frames(3.0, replace(config, encoder_window_s=30)) is None
-    assert encoder_frames(3.0, ASRConfig()) is None  # the default: the whole window
+    assert encoder_frames(3.0, 16) == 1600
+    assert encoder_frames(15.0, 16) == 1700
+    assert encoder_frames(14.004, 16) == 1602  # even: the encoder's convolution has stride 2
+    assert encoder_frames(28.0, 16) is None  # most of the 30 s window: the whole window
+    assert encoder_frames(3.0, 30) is None
     assert max_tokens(0.5) == 28 and max_tokens(60.0) == 224
 
 
 def test_a_pass_that_loops_in_the_short_window_is_decoded_again_with_the_whole_window():
-    backend = fake_backend(replace(ASRConfig(), encoder_window_s=16))
+    backend = fake_backend()
     window = SimpleNamespace()
     read = []
 
@@ -88,11 +86,13 @@ def test_a_pass_that_loops_in_the_short_window_is_decoded_again_with_the_whole_w
         return iter([segment(["in", "his", "book"])]), None
 
     backend.model = SimpleNamespace(transcribe=fake_transcribe, window=window)
-    result = backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "")
+    result = backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "", window_s=16)
     assert [w.text for w in result] == [" in", " his", " book"]
     assert read == [1600, None] and backend.window_retries == 1
-    backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "")
+    backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "", window_s=16)
     assert read[2:] == [1600, None] and backend.window_retries == 2
+    backend.transcribe(np.zeros(16000 * 5, dtype=np.float32), "")  # the default: the whole window, once
+    assert read[4:] == [None] and backend.window_retries == 2
 
 
 def _speech_file() -> tuple[Path, str]:
@@ -158,13 +158,12 @@ def test_real_tiny_en_streams_real_speech():
 @pytest.mark.integration
 def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
     config, audio, reference = _real_model_and_speech()
-    backend = FasterWhisperBackend(replace(config, encoder_window_s=16))
+    backend = FasterWhisperBackend(config)
     model = backend.model
     model.window.frames = 1600
     encoded = model.encode(np.zeros((80, 3000), np.float32))
     assert tuple(encoded.shape) == (1, 800, 384)  # 16 s of the 30 s window (the stride-2 convolution halves it)
     model.window.frames = None
     assert tuple(model.encode(np.zeros((80, 3000), np.float32)).shape) == (1, 1500, 384)
-    short = _normalise("".join(w.text for w in backend.transcribe(audio, "")))
-    whole = FasterWhisperBackend(replace(config, encoder_window_s=30))
-    assert short == _normalise("".join(w.text for w in whole.transcribe(audio, ""))) == _normalise(reference)
+    short = _normalise("".join(w.text for w in backend.transcribe(audio, "", window_s=16)))
+    assert short == _normalise("".join(w.text for w in backend.transcribe(audio, ""))) == _normalise(reference)

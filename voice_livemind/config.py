@@ -91,9 +91,13 @@ class ASRConfig:
     commit_guard: bool = True
     # Whisper's encoder reads a 30 s window however short the audio (on CPU most of a pass: 0.8 of 1.2 s
     # for 8 s of speech). The encoder reads this many seconds of it, or the audio and 2 s more if longer;
-    # a pass where the short window makes Whisper loop is decoded again with the whole window. 30: always
-    # the whole window, as Whisper was trained (the default: shorter windows mishear short questions, README).
+    # a pass where the short window makes Whisper loop is decoded again with the whole window. 30: the
+    # whole window, as Whisper was trained. This is the window of the passes made while the user speaks,
+    # whose words LocalAgreement filters (two passes must agree before a word is committed) ...
     encoder_window_s: float = 30.0
+    # ... and this of a pass made in a pause or after the end of the turn, whose hypothesis may become the
+    # final transcript as it is (a short window misheard short questions' last words, README).
+    pause_window_s: float = 30.0
 
 
 @dataclass
@@ -355,8 +359,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     _check_vad(config.vad)
     if config.asr.agreement_n < 1:
         raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
-    if not 1 <= config.asr.encoder_window_s <= 30:
-        raise ConfigError(f"asr.encoder_window_s: must be 1..30 seconds, got {config.asr.encoder_window_s}")
+    for key in ("encoder_window_s", "pause_window_s"):
+        if not 1 <= getattr(config.asr, key) <= 30:
+            raise ConfigError(f"asr.{key}: must be 1..30 seconds, got {getattr(config.asr, key)}")
     if config.audio.sample_rate != 16000:
         raise ConfigError("audio.sample_rate: the pipeline runs at 16000 Hz (Whisper and webrtcvad); inputs are resampled")
     if not 0 <= config.livemind.notes_nice <= 19:

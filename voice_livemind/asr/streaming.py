@@ -26,8 +26,9 @@ STALL_PASSES = 4  # passes in a row that heard words but committed none: they no
 
 
 class ASRBackend(Protocol):
-    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
-        """Recognise float32 mono 16 kHz `audio`; word times are relative to its first sample."""
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
+        """Recognise float32 mono 16 kHz `audio`; word times are relative to its first sample. `window_s`:
+        how much of Whisper's 30 s window the encoder reads (a backend without that choice ignores it)."""
         ...
 
 
@@ -39,6 +40,7 @@ class PassRequest:
     prompt: str
     audio_t0: float  # input time of audio[0]
     heard_until: float  # input time of the end of `audio`
+    window_s: float = 30.0  # the encoder window it is recognised with
     guard: dict = field(default_factory=dict, compare=False)  # what `recognise` did: {"prompt_dropped": True}
 
 
@@ -96,11 +98,15 @@ class StreamingASR:
         """True once `interval_s` of audio arrived since the last pass."""
         return self._new_samples >= self.config.interval_s * self.sample_rate
 
-    def take_pass(self) -> PassRequest:
-        """The audio and prompt of the next pass: the whole buffer as it is now."""
+    def take_pass(self, may_be_final: bool = False) -> PassRequest:
+        """The audio and prompt of the next pass: the whole buffer as it is now. A pass that `may_be_final`
+        (taken in a pause or after the end of the turn: its hypothesis may be committed as it is) gets
+        `pause_window_s`; the others, whose words LocalAgreement filters, `encoder_window_s`."""
         audio = self._audio().copy()
         self._new_samples = 0
-        return PassRequest(audio, self.prompt(), self._buffer_t0, self._buffer_t0 + audio.shape[0] / self.sample_rate)
+        window_s = self.config.pause_window_s if may_be_final else self.config.encoder_window_s
+        return PassRequest(audio, self.prompt(), self._buffer_t0, self._buffer_t0 + audio.shape[0] / self.sample_rate,
+                           window_s)
 
     def apply_pass(self, request: PassRequest, words: list[Word]) -> Transcript:
         """Take a pass's words (times relative to its audio): commits what the last n passes agree on."""
@@ -124,24 +130,24 @@ class StreamingASR:
         """Run the backend on a pass (on any thread: it touches no state of this object but the request's
         `guard`). With `asr.commit_guard`, a pass that echoes its prompt or doubts some of its words is
         decoded again without the prompt, and the better of the two is kept."""
-        words = self.backend.transcribe(request.audio, request.prompt)
+        words = self.backend.transcribe(request.audio, request.prompt, request.window_s)
         if not (self.config.commit_guard and request.prompt and words):
             return words
         echo = echoes_prompt(words, request.prompt)
         doubts = sum(w.doubtful for w in words)
         if not echo and not doubts:
             return words
-        retry = self.backend.transcribe(request.audio, "")
+        retry = self.backend.transcribe(request.audio, "", request.window_s)
         if (echo and not echoes_prompt(retry, request.prompt)) or sum(w.doubtful for w in retry) < doubts:
             request.guard["prompt_dropped"] = True
             return retry
         return words
 
-    def step(self) -> Transcript:
+    def step(self, may_be_final: bool = False) -> Transcript:
         """One recognition pass over the whole buffer, here and now."""
         if self._samples() == 0:
             return self.transcript()
-        request = self.take_pass()
+        request = self.take_pass(may_be_final)
         return self.apply_pass(request, self.recognise(request))
 
     def finish(self, hear_rest: bool = True) -> Transcript:
@@ -150,7 +156,7 @@ class StreamingASR:
         only the trailing silence (or has just applied the pass that heard it): the last pass's hypothesis
         is committed as it is."""
         if hear_rest and self._new_samples > 0:
-            self.step()
+            self.step(may_be_final=True)
         self._agreement.flush()
         return self.transcript(final=True)
 

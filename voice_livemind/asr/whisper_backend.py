@@ -4,8 +4,8 @@ faster_whisper is imported only here, when a backend is built. Choices made for 
 docs/streaming-asr-notes.md): a single temperature (fallback retries made single passes take 6-16 s),
 no conditioning on previous text (the caller supplies the committed text as the prompt), no built-in VAD
 (the endpointer gates speech), and segments that look like silence or repetition loops are dropped.
-The encoder reads only the start of Whisper's 30 s window, where the audio is (`asr.encoder_window_s`):
-on CPU the encoder is most of a pass, whatever the length of the audio.
+The caller may have the encoder read only the start of Whisper's 30 s window, where the audio is
+(`window_s`): on CPU the encoder is most of a pass, whatever the length of the audio.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ DOUBT_COMPRESSION = 2.0
 SAMPLE_RATE = 16000
 FRAMES_PER_S = 100  # Whisper's log-mel frames; the encoder halves them (stride-2 convolution)
 WINDOW_FRAMES = 3000  # the 30 s window Whisper was trained on
+WHOLE_WINDOW_S = WINDOW_FRAMES / FRAMES_PER_S
 WINDOW_PAD_S = 2.0  # audio longer than asr.encoder_window_s: the encoder reads it and this much after it
 TOKENS_PER_S, TOKENS_MIN = 8, 24  # the most tokens a pass may decode: generous for fast speech
 
@@ -47,10 +48,10 @@ class FasterWhisperBackend:
         # The first pass pays one-off set-up costs (~1 s here): pay them at load, not in the user's first turn.
         self.transcribe(np.zeros(16000, np.float32), "")
 
-    def transcribe(self, audio: np.ndarray, prompt: str) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = WHOLE_WINDOW_S) -> list[Word]:
         audio = np.asarray(audio, dtype=np.float32)
         audio_s = len(audio) / SAMPLE_RATE
-        frames = encoder_frames(audio_s, self.config)
+        frames = encoder_frames(audio_s, window_s)
         segments = self._decode(audio, audio_s, prompt, frames)
         if frames is not None and any(self._looping(segment) for segment in segments):
             self.window_retries += 1  # the short window made Whisper loop: the whole window, as trained
@@ -98,11 +99,11 @@ class FasterWhisperBackend:
         return segment.compression_ratio > self.config.compression_ratio_threshold
 
 
-def encoder_frames(audio_s: float, config: ASRConfig) -> int | None:
+def encoder_frames(audio_s: float, window_s: float) -> int | None:
     """How many feature frames of its 30 s window the encoder reads for `audio_s` seconds of audio:
-    `encoder_window_s`, or the audio and WINDOW_PAD_S after it when longer (even: the encoder's
-    convolution has stride 2); None: the whole window."""
-    seconds = max(config.encoder_window_s, audio_s + WINDOW_PAD_S)
+    `window_s`, or the audio and WINDOW_PAD_S after it when longer (even: the encoder's convolution has
+    stride 2); None: the whole window."""
+    seconds = max(window_s, audio_s + WINDOW_PAD_S)
     frames = 2 * math.ceil(seconds * FRAMES_PER_S / 2)
     return None if frames >= WINDOW_FRAMES else frames
 

@@ -46,9 +46,12 @@ class Recognition:
             return self.asr.due()
         return self.speech_unheard() and (self.asr.due() or pause >= self.config.pause_pass_ms / 1000)
 
-    def run_pass(self, on_pass: OnPass) -> None:
-        """One pass over the buffer as it is now; `on_pass` gets its result unless the turn has ended."""
-        request, turn = self.asr.take_pass(), self._turn
+    def run_pass(self, on_pass: OnPass, ending: bool = False) -> None:
+        """One pass over the buffer as it is now; `on_pass` gets its result unless the turn has ended. A pass
+        in a pause (or after the end of the turn) may make the final transcript: it gets the encoder window
+        of final text (`asr.pause_window_s`)."""
+        may_be_final = ending or self.endpointer.pause_s > 0.0
+        request, turn = self.asr.take_pass(may_be_final), self._turn
 
         def done(words) -> None:
             if turn != self._turn or words is None:

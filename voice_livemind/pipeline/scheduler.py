@@ -186,7 +186,7 @@ class Pipeline:
                 self.thinking.next_job()
         if self.state is TurnState.ENDING and asr.idle:
             if self.recognition.speech_unheard():
-                self.recognition.run_pass(self._on_pass)  # the final pass: the last words were not heard yet
+                self.recognition.run_pass(self._on_pass, ending=True)  # the final pass: the last words were not heard yet
             else:
                 self._final_transcript()
         if self.state is TurnState.ANSWERING and self._answer_due is not None and model_free:
