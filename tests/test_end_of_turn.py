@@ -22,6 +22,8 @@ NOTE = "action inference. The user asks for the sum of two small numbers."
 
 
 def run(audio, script, note_s=0.05, mode="livemind", **overrides):
+    # The timelines below are worked out for a pass 100 ms into a pause (the default waits 200 ms).
+    overrides = {"asr.pause_pass_ms": 100, **overrides}
     config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
     clock = VirtualClock()
     answers = ScriptedChatModel(clock, ["It is four. Easy."], prefill_s=0.2, per_token_s=0.05)

@@ -15,7 +15,8 @@ SCRIPT = [(0.3, 0.6, " I"), (0.6, 0.9, " need"), (0.9, 1.2, " a"), (1.2, 1.6, " 
 
 
 def transcribe(audio, cost_s, *overrides):
-    config = load_config(overrides=list(overrides))
+    # The timelines below are worked out for a pass 100 ms into a pause (the default waits 200 ms).
+    config = load_config(overrides=["asr.pause_pass_ms=100", *overrides])
     clock = VirtualClock()
     asr = ScriptedASR(clock, SCRIPT, cost_s=cost_s)
     backends = Backends(is_speech=energy_vad, asr=asr, inference_model=None, answer_model=None, tts=None)

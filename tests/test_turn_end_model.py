@@ -111,6 +111,8 @@ class FakeEndModel:
 
 
 def run(audio, p, script=QUESTION, asr_cost=0.3, mode="livemind", **overrides):
+    # The timelines below are worked out for a pass 100 ms into a pause (the default waits 200 ms).
+    overrides = {"asr.pause_pass_ms": 100, **overrides}
     config = load_config(overrides=[f"{k}={v}" for k, v in overrides.items()])
     clock = VirtualClock()
     model = FakeEndModel(clock, p) if p is not None else None

@@ -79,7 +79,7 @@ class ASRConfig:
     language: str = "en"
     beam_size: int = 1
     interval_s: float = 0.7  # re-transcribe after this much new audio
-    pause_pass_ms: int = 100  # in a pause: one pass over the speech not heard yet once it lasts this long
+    pause_pass_ms: int = 200  # in a pause: one pass over the speech not heard yet once it lasts this long
     agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
     buffer_trim_s: float = 10.0  # trim the audio buffer at a committed sentence end once it is this long
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt
@@ -94,7 +94,7 @@ class ASRConfig:
     # a pass where the short window makes Whisper loop is decoded again with the whole window. 30: the
     # whole window, as Whisper was trained. This is the window of the passes made while the user speaks,
     # whose words LocalAgreement filters (two passes must agree before a word is committed) ...
-    encoder_window_s: float = 30.0
+    encoder_window_s: float = 16.0
     # ... and this of a pass made in a pause or after the end of the turn, whose hypothesis may become the
     # final transcript as it is (a short window misheard short questions' last words, README).
     pause_window_s: float = 30.0
