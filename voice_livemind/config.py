@@ -7,11 +7,12 @@ parsed as YAML scalars and validated the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from voice_livemind.modes import ANSWERING as ANSWERING_MODES
 
@@ -268,6 +269,8 @@ def _check_value(path: str, value: Any, annotation: Any) -> Any:
     if annotation is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):  # YAML's .nan and .inf: every comparison with NaN is false
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -357,6 +360,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     if not 0 <= config.vad.aggressiveness <= 3:
         raise ConfigError(f"vad.aggressiveness: must be 0..3, got {config.vad.aggressiveness}")
     _check_vad(config.vad)
+    _check_limits(config)
     if config.asr.agreement_n < 1:
         raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
     for key in ("encoder_window_s", "pause_window_s"):
@@ -369,6 +373,55 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     for role in ("inference", "answer"):
         _check_llm(f"models.{role}", getattr(config.models, role))
     return config
+
+
+def at_least(low: float) -> tuple[str, Callable[[float], bool]]:
+    return f"at least {low}", lambda value: value >= low
+
+
+def above(low: float) -> tuple[str, Callable[[float], bool]]:
+    return f"more than {low}", lambda value: value > low
+
+
+def between(low: float, high: float) -> tuple[str, Callable[[float], bool]]:
+    return f"{low}..{high}", lambda value: low <= value <= high
+
+
+# Values a number may take (keys checked in load_config's own rules are not repeated here).
+LIMITS = {
+    "vad.speech_start_ms": at_least(0),
+    "vad.hangover_ms": at_least(0),
+    "vad.transcript_hold_ms": at_least(0),
+    "vad.preroll_ms": at_least(0),
+    "asr.cpu_threads": at_least(0),  # 0: CTranslate2 picks
+    "asr.beam_size": at_least(1),
+    "asr.interval_s": above(0),  # 0 would re-transcribe on every frame
+    "asr.pause_pass_ms": at_least(0),
+    "asr.buffer_trim_s": between(1, 15),  # a buffer can grow to twice this: it must fit Whisper's 30 s window
+    "asr.prompt_chars": at_least(0),
+    "asr.no_speech_threshold": between(0, 1),
+    "asr.compression_ratio_threshold": above(0),
+    "livemind.min_segment_chars": at_least(0),
+    "livemind.max_note_tokens": at_least(1),
+    "answer.max_new_tokens": at_least(1),
+    "answer.repetition_penalty": above(0),
+    "answer.max_sentences": at_least(0),
+    "tts.length_scale": above(0),
+    "tts.first_chunk_words": at_least(0),
+    "barge_in.min_speech_ms": at_least(0),
+    "conversation.max_turns": at_least(0),
+    "conversation.max_chars": at_least(0),
+    "server.port": between(0, 65535),  # 0: any free port
+    "server.max_sessions": at_least(1),
+}
+
+
+def _check_limits(config: Config) -> None:
+    for key, (allowed, ok) in LIMITS.items():
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not ok(value):
+            raise ConfigError(f"{key}: must be {allowed}, got {value}")
 
 
 def _check_vad(vad: VADConfig) -> None:
