@@ -10,5 +10,6 @@ BENCHMARKS = {
     "voice": ("voice_livemind.bench.voice", "voice in to voice out in every mode: first-audio and answer latency"),
     "text": ("voice_livemind.bench.text", "LiveMind on streamed MMLU-Pro text vs the baseline (the paper's method)"),
     "turns": ("voice_livemind.bench.turns", "end of turn on real speech: delay after true ends vs false cut-offs at pauses, noise"),
+    "soak": ("voice_livemind.bench.soak", "a long session through one pipeline: memory, latency drift, every turn answered"),
     "llm": ("voice_livemind.bench.llm", "chat-model engines (llama.cpp, transformers): prefill, decode, time to first token"),
 }
