@@ -249,3 +249,21 @@ def test_without_resume_the_user_going_on_is_a_barge_in():
                     **{"answer.speculative": "false", "vad.resume": "false"})
     assert not of(events, ev.TurnResumed) and len(of(events, ev.BargeIn)) == 1
     assert [e.turn for e in of(events, ev.TurnDone)] == [1, 2]
+
+
+def test_a_turn_ended_by_the_model_then_a_short_sound_at_the_end_of_input_is_answered_and_the_run_ends():
+    # The model ends the turn 0.26 s into the pause; a 90 ms sound follows (too short to interrupt) and the
+    # input ends on it. The endpointer's last speech is then that sound, which never went into the turn's
+    # buffer: the final pass must not wait for a pass to hear it (a real 60 s lecture cut mid-word ran final
+    # passes forever).
+    import threading
+
+    audio = np.concatenate([silence(0.51), tone(1.5), silence(0.4), tone(0.09)])
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(out=run(audio, p=0.9)), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "the run did not end"
+    events, _ = result["out"]
+    assert of(events, ev.SpeechEnded)[0].reason == "end_model"
+    assert of(events, ev.AnswerDone)[0].text == "It is four." and events[-1].kind == "TurnDone"

@@ -34,8 +34,11 @@ class Recognition:
             self.asr.append(samples)
 
     def speech_unheard(self) -> bool:
-        """Some of the speech heard by the VAD has not been through a recognition pass yet."""
-        return self.asr.heard_until < self.endpointer.speech_end - 1e-6
+        """Some of the speech heard by the VAD has not been through a recognition pass yet: the VAD heard
+        speech after what the last pass heard, and audio came into the turn's buffer since then. (Speech after
+        the end of the turn, such as a sound too short to interrupt the answer, is not in the buffer: a pass
+        would never hear it.)"""
+        return self.asr.pending_s > 0 and self.asr.heard_until < self.endpointer.speech_end - 1e-6
 
     def due(self) -> bool:
         """A pass every `interval_s` of new audio while speech is heard. In a pause only a pass that hears
