@@ -95,3 +95,25 @@ def test_bench_turns_quick_run_writes_its_report(tmp_path):
     old = next(r for r in rows if r["family"] == "silence" and r["hangover_ms"] == 600)
     assert old["noise_turns"] > 0 and old["noise_longest_turn_s"] > 15  # webrtcvad alone holds it open
     assert (out / "table.md").read_text().count("|") > 20 and (out / "tradeoff.png").stat().st_size > 1000
+
+
+def test_the_text_signal_is_asked_at_true_ends_and_pauses_and_scored_per_signal():
+    audio = np.zeros(10 * RATE, np.float32)
+    clips = [bt.Clip("q", "real", audio, true_end=2.0),
+             bt.Clip("lecture", "real", audio, None, [(3.0, 4.0), (6.0, 6.5)], ["inside", "after"]),
+             bt.Clip("synthetic", "synthetic", audio, true_end=1.0)]  # judged on real speech only
+    assert bt.asked_points(clips) == [("q", "end", 2.2), ("lecture", "inside", 3.2), ("lecture", "after", 6.2)]
+
+    class Words:  # "Whisper": the transcript says how much audio it heard
+        def transcribe(self, audio, prompt):
+            from voice_livemind.asr import Word
+            return [Word(0.0, 0.1, f" heard {audio.size / RATE:.1f}")]
+
+    text_p = {"heard 2.2": 0.9, "heard 3.2": 0.2, "heard 6.2": 0.6}  # the 8 s window: at 6.2 s, 6.2 s of audio
+    result = bt.text_signal(clips, Words(), lambda text: text_p[text], lambda audio: 0.4)
+    assert [(r["kind"], r["p_text"], r["p_mean"]) for r in result["points"]] == [
+        ("end", 0.9, pytest.approx(0.65)), ("inside", 0.2, pytest.approx(0.3)), ("after", 0.6, pytest.approx(0.5))]
+    rows = {(r["signal"], r["threshold"]): r for r in result["table"]}
+    assert rows[("text", 0.5)]["ends_finished"] == "1/1" and rows[("text", 0.5)]["pauses_cut"] == "1/2"
+    assert rows[("text", 0.5)]["inside_cut"] == "0/1" and rows[("audio", 0.5)]["ends_finished"] == "0/1"
+    assert rows[("mean", 0.5)]["pauses_cut"] == "1/2" and rows[("mean", 0.7)]["ends_finished"] == "0/1"

@@ -266,3 +266,20 @@ def test_a_folder_needs_exactly_one_gguf(tmp_path):
     assert gguf_file(str(tmp_path)) == tmp_path / "m.gguf"
     with pytest.raises(ModelNotFoundError, match="hub id"):
         gguf_file("Qwen/Qwen2.5-1.5B-Instruct")
+
+
+@integration
+def test_the_end_of_turn_probability_reads_the_template_token_after_the_users_words():
+    from voice_livemind.vad.text_end import TextEndOfTurn, normalise_for_turn
+
+    model, _ = make_model()
+    finished = TextEndOfTurn(model)
+    assert normalise_for_turn("What is the capital of, uh... France?") == "what is the capital of uh france"
+    complete, cut = finished("What is the capital of France?"), finished("What is the capital of")
+    assert 0.0 < cut < complete < 1.0  # measured: see bench turns for how well it tells them apart
+    assert finished("") == 0.0
+    # Nothing generated, and the kept cache is only a prefix: a generation afterwards is the same as cold.
+    messages = [{"role": "user", "content": "Say hello."}]
+    after = model.generate(messages, 8).text
+    model.forget()
+    assert model.generate(messages, 8).text == after

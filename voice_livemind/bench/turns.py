@@ -52,7 +52,8 @@ def add_arguments(parser) -> None:
                         help="folder with lecture_en.wav/.json (default: ../shared/data/speech)")
     parser.add_argument("--model-latency-ms", type=float, default=None,
                         help="when the model's answer counts, after it was asked (default: its median call time here)")
-    parser.add_argument("--no-asr", action="store_true", help="do not run Whisper on the noise turns")
+    parser.add_argument("--no-asr", action="store_true", help="do not run Whisper on the noise turns, nor the "
+                                                              "transcript's end-of-turn probability")
     parser.add_argument("--quick", action="store_true", help="a small grid (tests)")
     add_config_options(parser, example="vad.aggressiveness=3")
 
@@ -310,6 +311,59 @@ def noise_words(clips: list[Clip], spans_by_clip: dict[str, list], asr) -> dict:
     return result
 
 
+# -- the transcript's signal --------------------------------------------------------------------------
+TEXT_THRESHOLDS = (0.3, 0.5, 0.7)
+
+
+def asked_points(clips: list[Clip]) -> list[tuple[str, str, float]]:
+    """Where the end question is asked, 200 ms into a silence: (clip, kind, input time). Kind "end": a true end
+    (the turn should end); "inside" / "after": a lecture pause inside or after a sentence (it should not)."""
+    points = []
+    for clip in clips:
+        if clip.group != "real":
+            continue
+        if clip.true_end is not None:
+            points.append((clip.name, "end", clip.true_end + 0.2))
+        for (start, _stop), kind in zip(clip.pauses, clip.pause_kinds):
+            points.append((clip.name, kind, start + 0.2))
+    return points
+
+
+def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
+    """At every asked point of the real recordings: smart-turn's p(complete) on the audio, the language
+    model's p(end of turn) on Whisper's transcript of the same audio (the last 8 s), and their mean. Per
+    signal and threshold: true ends called finished, and pauses called finished (false cut-offs), as if
+    asked once, 200 ms into the silence."""
+    from voice_livemind.vad.smart_turn import WINDOW_S
+
+    by_name = {c.name: c for c in clips}
+    rows = []
+    for name, kind, at in asked_points(clips):
+        audio = by_name[name].audio[max(0, int((at - WINDOW_S) * RATE)): int(at * RATE)]
+        text = " ".join(w.text.strip() for w in asr.transcribe(audio, ""))
+        p_audio, p_text = float(smart_turn(audio)), float(text_end(text))
+        rows.append({"clip": name, "kind": kind, "at_s": round(at, 2), "text": text, "p_audio": p_audio,
+                     "p_text": p_text, "p_mean": (p_audio + p_text) / 2})
+    table = []
+    ends = [r for r in rows if r["kind"] == "end"]
+    pauses = [r for r in rows if r["kind"] != "end"]
+    for signal in ("p_audio", "p_text", "p_mean"):
+        for threshold in TEXT_THRESHOLDS:
+            table.append({"signal": signal[2:], "threshold": threshold,
+                          "ends_finished": f"{sum(r[signal] >= threshold for r in ends)}/{len(ends)}",
+                          "pauses_cut": f"{sum(r[signal] >= threshold for r in pauses)}/{len(pauses)}",
+                          "inside_cut": f"{sum(r[signal] >= threshold for r in pauses if r['kind'] == 'inside')}/"
+                                        f"{sum(r['kind'] == 'inside' for r in pauses)}"})
+    medians = {signal[2:]: {"ends": percentile([r[signal] for r in ends], 50),
+                            "pauses": percentile([r[signal] for r in pauses], 50)}
+               for signal in ("p_audio", "p_text", "p_mean")}
+    return {"points": rows, "table": table, "medians": medians}
+
+
+TEXT_COLUMNS = [("signal", "signal"), ("threshold", "p >="), ("ends_finished", "true ends called finished"),
+                ("pauses_cut", "lecture pauses called finished"), ("inside_cut", "of them inside sentences")]
+
+
 # -- the run ------------------------------------------------------------------------------------------
 def run(args) -> int:
     from voice_livemind.vad.smart_turn import SmartTurn
@@ -351,15 +405,17 @@ def run(args) -> int:
         rows.append(row)
         per_policy.append({"policy": policy.label, "clips": scored})
     default_row = rows[0]
-    words = {}
+    words, text = {}, None
     if not args.no_asr:
         words = _noise_words(config, clips, per_policy, grid)
+        text = _text_signal(config, clips, model.model)
     summary = {
         "date": time.strftime("%Y-%m-%d"), "model_latency_s": latency, "model_calls": len(model.seconds),
         "model_call_median_s": percentile(model.seconds, 50), "model_call_p90_s": percentile(model.seconds, 90),
         "real_true_ends": sum(1 for c in clips if c.group == "real" and c.true_end is not None),
         "lecture_pauses": len(by_name["lecture_en"].pauses) if "lecture_en" in by_name else 0,
         "default": default_row, "best": best_rows(rows), "noise_words": words, "missing": missing,
+        "text_signal": text,
     }
     write_json(out / "summary.json", summary)
     write_json(out / "per_policy.json", {"rows": rows, "per_policy": per_policy})
@@ -373,6 +429,16 @@ def _overhang_ms(vad) -> int:
     from voice_livemind.vad.endpointer import WebRtcClassifier
 
     return WebRtcClassifier(vad.aggressiveness, vad.frame_ms).overhang_ms
+
+
+def _text_signal(config, clips, smart_turn) -> dict:
+    from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+    from voice_livemind.llm import load_chat_model
+    from voice_livemind.vad.text_end import TextEndOfTurn
+
+    print("the transcript's end-of-turn probability at the real ends and pauses ...", file=sys.stderr)
+    model = load_chat_model(config.models.answer)
+    return text_signal(clips, FasterWhisperBackend(config.asr), TextEndOfTurn(model), smart_turn)
 
 
 def _noise_words(config, clips, per_policy, grid) -> dict:
@@ -432,6 +498,13 @@ def report(rows: list[dict], summary: dict) -> str:
     for name, words in (summary.get("noise_words") or {}).items():
         parts = [f"{clip}: {w['turns']} turns, {w['with_words']} with words" for clip, w in words.items()]
         text += f"\nnoise, {name}: " + "; ".join(parts) + "\n"
+    signal = summary.get("text_signal")
+    if signal:
+        medians = "; ".join(f"{name}: {m['ends']:.2f} at true ends, {m['pauses']:.2f} at pauses"
+                            for name, m in signal["medians"].items())
+        text += (f"\nAsked once, 200 ms into the silence (medians: {medians}); audio: smart-turn, text: the language "
+                 f"model's p(end of turn) on Whisper's transcript of the same 8 s, mean: their mean:\n\n"
+                 + markdown_table(signal["table"], TEXT_COLUMNS) + "\n")
     return text
 
 

@@ -249,6 +249,24 @@ class LlamaCppChatModel:
                 return
             self._eval(ids[start:start + WARM_CHUNK])
 
+    def end_of_turn_probability(self, messages: list[Message], text: str) -> float:
+        """The probability that the user's message ends right after `text`: that of the chat template's
+        end-of-turn token (<|im_end|>, <end_of_turn>, ...) after `text` as the last user message, following
+        `messages` (LiveKit's turn detector asks a fine-tuned SmolLM2 this). No reply is generated."""
+        if not text.strip():
+            return 0.0
+        rendered = self.render([*messages, {"role": "user", "content": text}], add_generation_prompt=False)
+        cut = rendered.rindex(text) + len(text)
+        ids = self.tokenize(rendered[:cut])
+        end_token = self.tokenize(rendered[cut:])[0]  # what the template writes after a user's message
+        self._eval(ids[self._take(ids, keep_one=True):])
+        logits = self._logits().astype(np.float64)
+        logits -= logits.max()
+        p = float(np.exp(logits[end_token]) / np.exp(logits).sum())
+        if not self._reuse:
+            self._llm.n_tokens = 0
+        return p
+
     def generate(
         self,
         messages: list[Message],
