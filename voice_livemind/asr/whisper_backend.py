@@ -31,7 +31,7 @@ SAMPLE_RATE = 16000
 FRAMES_PER_S = 100  # Whisper's log-mel frames; the encoder halves them (stride-2 convolution)
 WINDOW_FRAMES = 3000  # the 30 s window Whisper was trained on
 WHOLE_WINDOW_S = WINDOW_FRAMES / FRAMES_PER_S
-WINDOW_PAD_S = 2.0  # audio longer than asr.encoder_window_s: the encoder reads it and this much after it
+WINDOW_PAD_S = 2.0  # audio longer than the window asked for: the encoder reads it and this much after it
 TOKENS_PER_S, TOKENS_MIN = 8, 24  # the most tokens a pass may decode: generous for fast speech
 
 
