@@ -357,19 +357,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     config = _build(Config, data)
     if config.vad.frame_ms not in (10, 20, 30):
         raise ConfigError(f"vad.frame_ms: webrtcvad accepts 10, 20 or 30, got {config.vad.frame_ms}")
-    if not 0 <= config.vad.aggressiveness <= 3:
-        raise ConfigError(f"vad.aggressiveness: must be 0..3, got {config.vad.aggressiveness}")
     _check_vad(config.vad)
     _check_limits(config)
-    if config.asr.agreement_n < 1:
-        raise ConfigError(f"asr.agreement_n: must be at least 1, got {config.asr.agreement_n}")
-    for key in ("encoder_window_s", "pause_window_s"):
-        if not 1 <= getattr(config.asr, key) <= 30:
-            raise ConfigError(f"asr.{key}: must be 1..30 seconds, got {getattr(config.asr, key)}")
     if config.audio.sample_rate != 16000:
         raise ConfigError("audio.sample_rate: the pipeline runs at 16000 Hz (Whisper and webrtcvad); inputs are resampled")
-    if not 0 <= config.livemind.notes_nice <= 19:
-        raise ConfigError(f"livemind.notes_nice: must be 0..19, got {config.livemind.notes_nice}")
     for role in ("inference", "answer"):
         _check_llm(f"models.{role}", getattr(config.models, role))
     return config
@@ -387,14 +378,19 @@ def between(low: float, high: float) -> tuple[str, Callable[[float], bool]]:
     return f"{low}..{high}", lambda value: low <= value <= high
 
 
-# Values a number may take (keys checked in load_config's own rules are not repeated here).
+# Values a number may take.
 LIMITS = {
+    "vad.aggressiveness": between(0, 3),
+    "vad.end_model_threads": at_least(1),
     "vad.speech_start_ms": at_least(0),
     "vad.hangover_ms": at_least(0),
     "vad.transcript_hold_ms": at_least(0),
     "vad.preroll_ms": at_least(0),
     "asr.cpu_threads": at_least(0),  # 0: CTranslate2 picks
     "asr.beam_size": at_least(1),
+    "asr.agreement_n": at_least(1),
+    "asr.encoder_window_s": between(1, 30),  # seconds of Whisper's 30 s window
+    "asr.pause_window_s": between(1, 30),
     "asr.interval_s": above(0),  # 0 would re-transcribe on every frame
     "asr.pause_pass_ms": at_least(0),
     "asr.buffer_trim_s": between(1, 15),  # a buffer can grow to twice this: it must fit Whisper's 30 s window
@@ -403,6 +399,7 @@ LIMITS = {
     "asr.compression_ratio_threshold": above(0),
     "livemind.min_segment_chars": at_least(0),
     "livemind.max_note_tokens": at_least(1),
+    "livemind.notes_nice": between(0, 19),
     "answer.max_new_tokens": at_least(1),
     "answer.repetition_penalty": above(0),
     "answer.max_sentences": at_least(0),
@@ -431,8 +428,6 @@ def _check_vad(vad: VADConfig) -> None:
     for key in ("end_threshold", "silero_threshold"):
         if not 0.0 <= getattr(vad, key) <= 1.0:
             raise ConfigError(f"vad.{key}: a probability, 0..1, got {getattr(vad, key)}")
-    if vad.end_model_threads < 1:
-        raise ConfigError(f"vad.end_model_threads: must be at least 1, got {vad.end_model_threads}")
     if vad.end_model_device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"vad.end_model_device: cpu, cuda or auto, got {vad.end_model_device!r}")
     if vad.no_words_s < 0:
