@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
 from voice_livemind.bench.common import FIXTURES
-from voice_livemind.bench.report import markdown_table, pyplot, write_json
+from voice_livemind.bench.report import markdown_table, percentile, pyplot, write_json
 from voice_livemind.cli_options import add_config_options, config_from_args
 
 CLIPS = ("short_question", "real_example6", "multi_sentence", "real_example1", "long_question", "real_example2",
@@ -56,11 +55,10 @@ class ClipCycle:
 
     def __init__(self, clips: list[tuple[str, np.ndarray, float]], gap_s: float, total_s: float, frame_ms: int):
         self.clips, self.gap_s, self.total_s = clips, gap_s, total_s
-        self.step = 16000 * frame_ms // 1000
+        self.frame_ms, self.step = frame_ms, 16000 * frame_ms // 1000
         self.placed: deque[tuple[str, float, float]] = deque(maxlen=8)  # (name, start, true speech end)
         self.played = 0
         self._pending: deque = deque()
-        self._t = 0.0  # input time of the next frame
         self._samples = 0  # samples handed out or queued
 
     @property
@@ -70,7 +68,7 @@ class ClipCycle:
 
     def _fill(self) -> None:
         """Queue the next clip and its silence once the queue is empty and input time is left."""
-        from voice_livemind.audio.source import AudioFrame
+        from voice_livemind.audio.source import AudioFrame, frames_of
 
         if self._pending or self._samples / 16000 >= self.total_s:
             return
@@ -79,10 +77,9 @@ class ClipCycle:
         start = self._samples / 16000
         self.placed.append((name, start, start + speech_end))
         signal = np.concatenate([samples, np.zeros(int(self.gap_s * 16000), np.float32)])
-        padded = np.pad(signal, (0, -signal.shape[0] % self.step))
-        for i in range(0, padded.shape[0], self.step):
-            self._pending.append(AudioFrame((self._samples + i) / 16000, padded[i : i + self.step]))
-        self._samples += padded.shape[0]
+        frames = [AudioFrame(start + f.t, f.samples) for f in frames_of(signal, self.frame_ms)]
+        self._pending.extend(frames)
+        self._samples += len(frames) * self.step
 
     def ready(self, now: float) -> list:
         out = []
@@ -154,7 +151,10 @@ def summarise(rows: list[dict], asked: int, minutes: float) -> dict:
     memory = [r["rss_mb"] for r in rows[WARM_UP_TURNS:] if r["rss_mb"] is not None]
     first = [r["first_audio_s"] for r in answered if r["audio_t"] < WINDOW_MIN * 60]
     last = [r["first_audio_s"] for r in answered if r["audio_t"] >= (minutes - WINDOW_MIN) * 60]
-    median = lambda values: round(statistics.median(values), 3) if values else None  # noqa: E731
+
+    def median(values):
+        return round(percentile(values, 50), 3) if values else None
+
     summary = {
         "minutes": minutes, "questions_asked": asked, "turns": len(rows), "turns_answered": len(answered),
         "rss_after_warm_up_mb": round(memory[0], 1) if memory else None,

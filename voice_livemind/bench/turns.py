@@ -407,8 +407,11 @@ def run(args) -> int:
     default_row = rows[0]
     words, text = {}, None
     if not args.no_asr:
-        words = _noise_words(config, clips, per_policy, grid)
-        text = _text_signal(config, clips, model.model)
+        from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+
+        asr = FasterWhisperBackend(config.asr)
+        words = _noise_words(clips, per_policy, grid, asr)
+        text = _text_signal(config, clips, model.model, asr)
     summary = {
         "date": time.strftime("%Y-%m-%d"), "model_latency_s": latency, "model_calls": len(model.seconds),
         "model_call_median_s": percentile(model.seconds, 50), "model_call_p90_s": percentile(model.seconds, 90),
@@ -431,21 +434,17 @@ def _overhang_ms(vad) -> int:
     return WebRtcClassifier(vad.aggressiveness, vad.frame_ms).overhang_ms
 
 
-def _text_signal(config, clips, smart_turn) -> dict:
-    from voice_livemind.asr.whisper_backend import FasterWhisperBackend
+def _text_signal(config, clips, smart_turn, asr) -> dict:
     from voice_livemind.llm import load_chat_model
     from voice_livemind.vad.text_end import TextEndOfTurn
 
     print("the transcript's end-of-turn probability at the real ends and pauses ...", file=sys.stderr)
     model = load_chat_model(config.models.answer)
-    return text_signal(clips, FasterWhisperBackend(config.asr), TextEndOfTurn(model), smart_turn)
+    return text_signal(clips, asr, TextEndOfTurn(model), smart_turn)
 
 
-def _noise_words(config, clips, per_policy, grid) -> dict:
+def _noise_words(clips, per_policy, grid, asr) -> dict:
     """Whisper on the noise turns of the silence rule (webrtcvad alone, 600 ms) and of the default."""
-    from voice_livemind.asr.whisper_backend import FasterWhisperBackend
-
-    asr = FasterWhisperBackend(config.asr)
     noise = [c for c in clips if c.group == "noise"]
     out = {}
     for index in (0, next(i for i, p in enumerate(grid) if i and p.family == "silence" and p.hangover_ms == 600)):
