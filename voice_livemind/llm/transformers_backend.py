@@ -102,10 +102,24 @@ class TransformersChatModel:
         if device == "cpu":
             torch.set_num_threads(config.threads)
         dtype = "auto" if config.dtype == "auto" else getattr(torch, config.dtype)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder)
-        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device).eval()
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype).to(device)
+        self._attach(model, tokenizer, device, config.reuse_kv_cache)
+
+    @classmethod
+    def from_loaded(cls, name: str, model, tokenizer, device: str, reuse_kv_cache: bool = True):
+        """The engine around a model already in memory (scripts/gpu_speed.py builds model-shaped random
+        weights on the GPU: saving and reloading a 7B model would take longer than the measurement)."""
+        engine = cls.__new__(cls)
+        engine.name = name
+        engine._attach(model, tokenizer, device, reuse_kv_cache)
+        return engine
+
+    def _attach(self, model, tokenizer, device: str, reuse_kv_cache: bool) -> None:
+        self.tokenizer = tokenizer
+        self.model = model.eval()
         self.device = device
-        self._reuse = config.reuse_kv_cache
+        self._reuse = reuse_kv_cache
         self._prefix_cache = PrefixCache()
         self._newline_ids = {i for t, i in self.tokenizer.get_vocab().items()
                              if "\n" in self.tokenizer.convert_tokens_to_string([t])}
@@ -274,7 +288,8 @@ class _StopGuard:
         import torch
 
         self.reason = self._check(input_ids[0, self._prompt_len :].tolist())
-        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool)
+        # On the model's device: generate() combines it with its own flags there (a CPU tensor fails on CUDA).
+        return torch.full((input_ids.shape[0],), self.reason is not None, dtype=torch.bool, device=input_ids.device)
 
     def _check(self, new_ids: list[int]) -> str | None:
         if self._stop is not None and self._stop.is_set():
