@@ -234,3 +234,45 @@ def test_from_run_to_the_sink_a_short_path_that_never_passes_through_a_model_cal
     for path in paths:
         assert len(path) <= 8, path  # run -> run_source -> message -> _audio -> _play -> play -> write
         assert not {"generate", "synthesize", "transcribe"} & set(path)
+
+
+# Speech 0.51-2.01 s, a 0.45 s pause (shorter than the hangover), speech 2.46-3.66 s; no full stop before the
+# pause. Word times are relative to the turn's buffer.
+PAUSED_SCRIPT = [(0.3, 0.6, " I"), (0.6, 0.9, " need"), (0.9, 1.2, " a"), (1.2, 1.6, " flight"),
+                 (2.1, 2.4, " to"), (2.4, 2.8, " Boston"), (2.8, 3.1, " tomorrow.")]
+
+
+def run_with_a_pause(*overrides):
+    config = load_config(overrides=list(overrides))
+    clock = VirtualClock()
+    notes = ScriptedChatModel(clock, ["action inference. The user wants a flight."], prefill_s=0.2, per_token_s=0.05)
+    answer = ScriptedChatModel(clock, ["Which airline?"], prefill_s=0.2, per_token_s=0.05)
+    backends = Backends(is_speech=energy_vad, asr=ScriptedASR(clock, PAUSED_SCRIPT, cost_s=0.3),
+                        inference_model=notes, answer_model=answer, tts=FakeTTS(clock, cost_s=0.05))
+    audio = np.concatenate([silence(0.51), tone(1.5), silence(0.45), tone(1.2), silence(1.5)])
+    return Pipeline(config, backends, clock, ListSink(), mode="livemind").run(audio), answer
+
+
+def test_a_pause_closes_the_segment_before_it_and_its_note_is_written_then():
+    events, answer = run_with_a_pause()
+    ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
+    assert len([e for e in events if isinstance(e, ev.SpeechEnded)]) == 1  # the pause did not end the turn
+    closed = [e for e in events if isinstance(e, ev.SegmentsClosed)]
+    # closed by the pass in the pause, before any word after it was heard
+    first_after = next(e.t for e in events if isinstance(e, ev.TranscriptUpdate) and "to" in e.stable.split())
+    assert closed[0].segments == ("I need a flight",) and closed[0].t < first_after
+    notes = [e for e in events if isinstance(e, ev.Note)]
+    assert notes and notes[0].segments == ("I need a flight",) and notes[0].t < ended.t
+    # the final pause closes the last piece too; the answer's prompt is cut at the same place, so the note
+    # written in the pause stands between the two parts
+    assert closed[-1].segments == ("I need a flight", "to Boston tomorrow.")
+    users = [m["content"] for m in answer.calls[-1] if m["role"] == "user"]
+    assistants = [m["content"] for m in answer.calls[-1] if m["role"] == "assistant"]
+    assert users[0] == "I need a flight" and users[-1].startswith("to Boston tomorrow.")
+    assert any("wants a flight" in a for a in assistants)
+
+
+def test_without_pause_breaks_the_unpunctuated_words_stay_one_open_segment():
+    events, _ = run_with_a_pause("livemind.pause_break_ms=0")
+    ended = next(e for e in events if isinstance(e, ev.SpeechEnded))
+    assert not [e for e in events if isinstance(e, (ev.SegmentsClosed, ev.Note)) and e.t < ended.t]

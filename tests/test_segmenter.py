@@ -183,3 +183,34 @@ def test_final_keeps_closed_segments_and_adds_a_short_tail_alone():
     text = "Is it Lyon, or Marseille, or Nice?"
     assert closed_segments(text, "clause") == ["Is it Lyon,", "or Marseille,"]
     assert closed_segments(text, "clause", final=True) == ["Is it Lyon,", "or Marseille,", "or Nice?"]
+
+
+# --- pauses ------------------------------------------------------------------------------------------
+
+
+def test_a_pause_ends_a_segment_that_has_no_full_stop():
+    text = "I'm planning a trip to Japan next spring I have ten days and"
+    assert closed_segments(text) == []  # one sentence so far, still open
+    assert closed_segments(text, breaks=(8,)) == ["I'm planning a trip to Japan next spring"]
+
+
+def test_a_piece_that_ends_in_a_pause_is_closed():
+    assert closed_segments("I need a flight", breaks=(4,)) == ["I need a flight"]
+    assert closed_segments("I would like a flight", breaks=(3,)) == ["I would like"]  # "a flight" may still grow
+
+
+def test_breaks_beyond_the_text_or_at_its_start_are_ignored():
+    # the committed text lags the hypothesis the pause was counted on: the break applies once it arrives
+    assert closed_segments("I need a flight", breaks=(0, 6)) == []
+    assert closed_segments("I need a flight to Boston", breaks=(0, 6)) == ["I need a flight to Boston"]
+
+
+def test_a_short_piece_before_a_pause_waits_for_the_next_one():
+    assert closed_segments("Um so", breaks=(2,)) == []  # shorter than min_chars: glued to what follows
+    assert closed_segments("Um so what is the capital", breaks=(2, 6)) == ["Um so what is the capital"]
+    assert closed_segments("Um so", breaks=(2,), final=True) == ["Um so"]
+
+
+def test_the_final_text_is_cut_at_the_same_pauses():
+    text = "I need a flight to Boston tomorrow. Which airline"
+    assert closed_segments(text, final=True, breaks=(4,)) == ["I need a flight", "to Boston tomorrow.", "Which airline"]

@@ -155,6 +155,10 @@ class LiveMindConfig:
     # that are then revised is dropped, like any note about revised text)
     segments_from: Literal["stable", "hypothesis"] = "hypothesis"
     min_segment_chars: int = 10
+    # a pause of this long inside the turn ends a segment as a full stop does (Whisper drops many full stops
+    # of sentences that the next one follows), and the segment before it closes at once: its note runs while
+    # the speaker is silent. 0: segments end at punctuation only
+    pause_break_ms: int = 300
     actions: Literal["simplified", "complete"] = "simplified"
     layout: Literal["single", "u-pli", "u-spi", "ua-pil", "multi_turn"] = "multi_turn"  # prompts.LAYOUTS
     # sequential: the paper's schedule, one inference call at a time, never cancelled; segments that close
@@ -398,6 +402,7 @@ LIMITS = {
     "asr.no_speech_threshold": between(0, 1),
     "asr.compression_ratio_threshold": above(0),
     "livemind.min_segment_chars": at_least(0),
+    "livemind.pause_break_ms": at_least(0),
     "livemind.max_note_tokens": at_least(1),
     "livemind.notes_nice": between(0, 19),
     "answer.max_new_tokens": at_least(1),

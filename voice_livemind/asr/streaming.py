@@ -50,6 +50,7 @@ class Transcript:
     unstable: str  # the latest hypothesis beyond it: may still change
     words: tuple[Word, ...]  # the committed words, absolute times
     final: bool = False
+    unstable_words: tuple[Word, ...] = ()  # the words of `unstable`
 
 
 class StreamingASR:
@@ -166,7 +167,8 @@ class StreamingASR:
 
     def transcript(self, final: bool = False) -> Transcript:
         committed = self._agreement.committed
-        return Transcript(join_words(committed), join_words(self._agreement.unstable), tuple(committed), final)
+        unstable = tuple(self._agreement.unstable)
+        return Transcript(join_words(committed), join_words(unstable), tuple(committed), final, unstable)
 
     def prompt(self) -> str:
         """Committed text that precedes the buffer, at most `prompt_chars` long. Words still inside the

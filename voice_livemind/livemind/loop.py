@@ -110,13 +110,22 @@ class LiveMindLoop:
         self.history = list(history)
         self.memory = InferenceMemory()
         self.segments: list[str] = []
+        self.breaks: list[int] = []  # the speaker's pauses, as counts of the words heard before each
         self.stats = LoopStats()
         self._partial: _Partial | None = None
 
     def observe(self, text: str) -> int:
         """Take the text received so far; return how many memory entries a revision invalidated."""
-        self.segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars)
+        self.segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars,
+                                        breaks=tuple(self.breaks))
         return self._align(self.segments)
+
+    def pause_after(self, n_words: int) -> None:
+        """The speaker paused after the first `n_words` words of the text (see segmenter.closed_segments):
+        the piece before the pause closes now, and the note on it runs while the speaker is silent. Every
+        later text of the turn, the answer's too, is cut there as well, so the notes stay aligned."""
+        if n_words > 0 and n_words not in self.breaks:
+            self.breaks.append(n_words)
 
     def _align(self, segments: list[str]) -> int:
         dropped = self.memory.align(segments)
@@ -173,7 +182,8 @@ class LiveMindLoop:
 
     def answer_messages(self, text: str) -> list[Message]:
         """The output model's prompt for the complete input `text`."""
-        segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True)
+        segments = closed_segments(text, self.config.granularity, self.config.min_segment_chars, final=True,
+                                   breaks=tuple(self.breaks))
         self._align(segments)  # a last-moment revision invalidates notes like any other
         messages = prompts.answer_messages(self.config.layout, self.answer_system,
                                            self.memory.entries, segments, inference_system=self.system)

@@ -67,9 +67,25 @@ def segment(text: str, granularity: str = "sentence", min_chars: int = 10) -> li
     return merge_short(_pieces(text, granularity), min_chars)
 
 
-def closed_segments(text: str, granularity: str = "sentence", min_chars: int = 10, final: bool = False) -> list[str]:
-    """Segments that can no longer change: the last piece is held back until the input has ended."""
-    pieces = _pieces(text, granularity)
-    if not final:
+def closed_segments(text: str, granularity: str = "sentence", min_chars: int = 10, final: bool = False,
+                    breaks: tuple[int, ...] = ()) -> list[str]:
+    """Segments that can no longer change: the last piece is held back until the input has ended.
+
+    `breaks`: places where the speaker paused, as counts of the text's words (whitespace-separated) before
+    each pause. A pause ends a piece as a sentence end does (Whisper often drops the full stop of a sentence
+    that the next one follows), and a piece that ends in a pause is closed: the speaker stopped there.
+    """
+    words = text.split()
+    cuts = sorted({k for k in breaks if 0 < k <= len(words)})
+    if not cuts:
+        pieces = _pieces(text, granularity)
+        ends_in_pause = False
+    else:
+        ends_in_pause = cuts[-1] == len(words)
+        pieces, start = [], 0
+        for k in cuts if ends_in_pause else [*cuts, len(words)]:
+            pieces += _pieces(" ".join(words[start:k]), granularity)
+            start = k
+    if not final and not ends_in_pause:
         pieces = pieces[:-1]
     return merge_short(pieces, min_chars, final=final)

@@ -208,6 +208,8 @@ class Pipeline:
         if speech_in_turn and self.speculation.answer is not None:
             self.speculation.discard("speech")  # the user goes on: the pause did not end the turn
         self._act(decided)
+        if self.state is TurnState.LISTENING:
+            self.thinking.pause(self.endpointer.pause_s, self.endpointer.speech_end)
         asked = self.turn_taking.question()
         if asked is not None:
             self._ask_end_model(*asked)
@@ -269,7 +271,7 @@ class Pipeline:
         if self.mode is Mode.LIVEMIND:
             hypothesis = self.config.livemind.segments_from == "hypothesis"
             self.thinking.observe(f"{transcript.stable} {transcript.unstable}".strip() if hypothesis
-                                  else transcript.stable)
+                                  else transcript.stable, transcript.words + transcript.unstable_words, heard_until)
 
     def _final_transcript(self) -> None:
         transcript = self.recognition.final()

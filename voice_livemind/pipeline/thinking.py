@@ -7,9 +7,11 @@ note or warm-up when something more urgent needs the lane (`yield_note`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Callable
 
 from voice_livemind import events as ev
+from voice_livemind.asr.words import Word, join_words
 from voice_livemind.config import Config
 from voice_livemind.conversation import after_system
 from voice_livemind.livemind.loop import LiveMindLoop
@@ -17,6 +19,17 @@ from voice_livemind.modes import Mode
 from voice_livemind.pipeline.answer import output_system
 from voice_livemind.pipeline.backends import Backends
 from voice_livemind.pipeline.lanes import Job, Lane
+
+
+@dataclass
+class _Heard:
+    """What the last pass heard, and the pauses no pass has heard past yet (input times)."""
+
+    text: str = ""
+    words: tuple[Word, ...] = ()
+    until: float = 0.0
+    pauses: list[float] = field(default_factory=list)
+    in_pause: bool = False  # the current pause is already counted
 
 
 class Thinking:
@@ -38,17 +51,49 @@ class Thinking:
         self.warm_due = self.mode is not Mode.TRANSCRIBE
         self._turn = 0
         self._segments_seen: tuple[str, ...] = ()
+        self._heard = _Heard()
 
     def start_turn(self, turn: int, history: list) -> None:
         """A new turn: the notes belong to one turn, the conversation's history does not."""
         self._turn = turn
         self.loop.reset(history)
         self._segments_seen = ()
+        self._heard = _Heard()
         self.warm_due = self.mode is not Mode.TRANSCRIBE
 
-    def observe(self, stable: str) -> None:
-        """The committed transcript changed: segments may have closed (or been revised)."""
-        dropped = self.loop.observe(stable)
+    def observe(self, text: str, words: tuple[Word, ...] = (), heard_until: float = 0.0) -> None:
+        """A pass changed the transcript (`text`: what the segments are cut from; `words`: every word the
+        pass heard, committed and not, with times): segments may have closed (or been revised)."""
+        self._heard.text, self._heard.words, self._heard.until = text, words, heard_until
+        self._mark_pauses()
+        self._observe(text)
+
+    def pause(self, pause_s: float, speech_end: float) -> None:
+        """The speaker has been silent for `pause_s` since `speech_end` (input time), 0 while they speak.
+        A pause of `livemind.pause_break_ms` ends a segment (see segmenter.closed_segments)."""
+        heard, limit = self._heard, self.config.livemind.pause_break_ms / 1000
+        if pause_s == 0.0:
+            heard.in_pause = False
+        elif not heard.in_pause and limit > 0 and pause_s >= limit and self.mode is Mode.LIVEMIND:
+            heard.in_pause = True
+            heard.pauses.append(speech_end)
+            if self._mark_pauses():  # the last pass heard the words before it: their segment closes now
+                self._observe(heard.text)
+
+    def _mark_pauses(self) -> bool:
+        """Tell the loop where the pauses that a pass has heard past fall in the text: after the words said
+        before them (a word belongs before a pause when its middle does: Whisper's word times are rough)."""
+        heard, marked = self._heard, False
+        for t in [t for t in heard.pauses if heard.until >= t]:
+            heard.pauses.remove(t)
+            before = [w for w in heard.words if (w.start + w.end) / 2 < t]
+            if before:
+                self.loop.pause_after(len(join_words(before).split()))
+                marked = True
+        return marked
+
+    def _observe(self, text: str) -> None:
+        dropped = self.loop.observe(text)
         if dropped:
             self.emit(ev.MemoryTruncated, kept=len(self.loop.memory.entries), dropped=dropped)
         segments = tuple(self.loop.segments)
