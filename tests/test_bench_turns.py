@@ -117,3 +117,21 @@ def test_the_text_signal_is_asked_at_true_ends_and_pauses_and_scored_per_signal(
     assert rows[("text", 0.5)]["ends_finished"] == "1/1" and rows[("text", 0.5)]["pauses_cut"] == "1/2"
     assert rows[("text", 0.5)]["inside_cut"] == "0/1" and rows[("audio", 0.5)]["ends_finished"] == "0/1"
     assert rows[("mean", 0.5)]["pauses_cut"] == "1/2" and rows[("mean", 0.7)]["ends_finished"] == "0/1"
+
+
+def test_the_question_mark_signal_is_scored_alone_and_beside_smart_turn():
+    audio = np.zeros(10 * RATE, np.float32)
+    clips = [bt.Clip("q", "real", audio, true_end=2.0),
+             bt.Clip("lecture", "real", audio, None, [(3.0, 4.0), (6.0, 6.5)], ["inside", "after"])]
+
+    class Words:  # the true end is heard as a question, the pauses as statements
+        def transcribe(self, audio, prompt):
+            from voice_livemind.asr import Word
+            return [Word(0.0, 0.1, " Where is it?" if audio.size / RATE < 3 else " It is here.")]
+
+    result = bt.text_signal(clips, Words(), lambda text: 0.0, lambda audio: 0.6 if audio.size / RATE > 6 else 0.1)
+    rows = {(r["signal"], r["threshold"]): r for r in result["table"]}
+    assert [r["threshold"] for r in result["table"] if r["signal"] == "question"] == [1.0]
+    assert rows[("question", 1.0)]["ends_finished"] == "1/1" and rows[("question", 1.0)]["pauses_cut"] == "0/2"
+    either = rows[("audio_or_question", 0.5)]
+    assert either["ends_finished"] == "1/1" and either["pauses_cut"] == "1/2" and either["inside_cut"] == "0/1"

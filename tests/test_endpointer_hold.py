@@ -126,3 +126,37 @@ def test_hold_is_cleared_by_a_new_turn_and_a_finished_transcript():
     off = Endpointer(VADConfig(transcript_hold_ms=0), Scripted([]))
     off.observe_transcript("and")
     assert not off.holding  # the hold is off by default
+
+
+# -- a question heard ends the turn after question_end_ms, whatever the end model says -----------------
+def run_question_pause(transcript, question_ms=600, verdict=0.1, end_model=True):
+    """10 frames of speech, the transcript, a 40-frame pause (1.2 s) in which the model (asked at 200 ms)
+    says p = `verdict`; returns the end boundaries with their frame index."""
+    config = VADConfig(min_silence_ms=200, max_silence_ms=1500, question_end_ms=question_ms)
+    endpointer = Endpointer(config, Scripted([S] * 10 + [N] * 40), end_model=end_model)
+    feed(endpointer, 10)
+    endpointer.observe_transcript(transcript)
+    events = feed(endpointer, 7)  # the question is asked after 200 ms of silence (7 frames)
+    question = endpointer.take_question()
+    if question is not None:
+        boundary = endpointer.verdict(question, verdict)
+        events += [(16, boundary)] if boundary else []
+    return events + feed(endpointer, 33)
+
+
+def test_a_question_ends_the_turn_after_question_end_ms_though_the_model_says_unfinished():
+    events = run_question_pause("Which two cities should I stay in?")
+    assert [(i, b.kind, b.reason) for i, b in events] == [(10 + 19, "end", "question")]  # 20 frames: 600 ms
+
+
+def test_without_a_question_mark_the_unfinished_verdict_holds_to_max_silence():
+    assert run_question_pause("I'm planning a trip to Japan.") == []  # 1.2 s < max_silence 1.5 s
+    assert run_question_pause("Which two cities should I stay in?", question_ms=0) == []  # rule off
+
+
+def test_the_model_still_ends_a_question_sooner_and_silence_alone_ignores_the_rule():
+    events = run_question_pause("Which two cities should I stay in?", verdict=0.9)
+    assert [(i, b.reason) for i, b in events] == [(16, "end_model")]
+    # without the end model the 600 ms hangover decides, as it always did
+    events = run_question_pause("Which two cities should I stay in?", end_model=False)
+    assert [b.reason for _, b in events] == ["vad"]

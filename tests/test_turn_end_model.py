@@ -151,8 +151,9 @@ def test_a_finished_turn_ends_after_min_silence_plus_the_models_cost():
 
 
 def test_an_unfinished_sounding_pause_is_not_cut_and_the_turn_ends_at_max_silence():
-    # a 0.9 s pause inside the turn: silence alone (600 ms) cuts it, the model (p = 0.1) does not
-    events, _ = run(question(pause_s=0.9), p=0.1, **{"answer.speculative": "false"})
+    # a 0.9 s pause inside the turn: silence alone (600 ms) cuts it, the model (p = 0.1) does not. (The words
+    # before the pause end in "?": the question rule, off here, would end the turn 600 ms into the pause.)
+    events, _ = run(question(pause_s=0.9), p=0.1, **{"answer.speculative": "false", "vad.question_end_ms": "0"})
     ends = of(events, ev.SpeechEnded)
     assert len(ends) == 1 and ends[0].reason == "max_silence"
     assert ends[0].audio_t == pytest.approx(0.51 + 1.5 + 0.9 + 1.5)
@@ -165,7 +166,7 @@ def test_an_unfinished_sounding_pause_is_not_cut_and_the_turn_ends_at_max_silenc
 
 
 def test_the_speculative_answer_starts_in_the_pause_and_is_released_at_max_silence():
-    events, _ = run(question(), p=0.1)
+    events, _ = run(question(), p=0.1, **{"vad.question_end_ms": "0"})
     names = [e.kind for e in events]
     assert names.index("SpeculationStarted") < names.index("SpeechEnded") < names.index("SpeculationUsed")
     ended = of(events, ev.SpeechEnded)[0]
@@ -267,3 +268,17 @@ def test_a_turn_ended_by_the_model_then_a_short_sound_at_the_end_of_input_is_ans
     events, _ = result["out"]
     assert of(events, ev.SpeechEnded)[0].reason == "end_model"
     assert of(events, ev.AnswerDone)[0].text == "It is four." and events[-1].kind == "TurnDone"
+
+
+def test_a_transcript_ending_in_a_question_mark_ends_the_turn_after_question_end_ms():
+    # the model says "not finished" (p = 0.1, as smart-turn does at most ends of synthetic speech), but the
+    # pass in the pause heard "...?": 600 ms of silence end the turn instead of 1.5 s, the speculative answer
+    # started in the pause is released then
+    events, _ = run(question(), p=0.1)
+    ended = of(events, ev.SpeechEnded)[0]
+    assert ended.reason == "question"
+    assert ended.t == pytest.approx(ended.audio_t + 0.6, abs=0.031)
+    names = [e.kind for e in events]
+    assert names.index("SpeculationStarted") < names.index("SpeechEnded") < names.index("SpeculationUsed")
+    slow, _ = run(question(), p=0.1, **{"vad.question_end_ms": "0"})
+    assert of(slow, ev.SpeechEnded)[0].t - ended.t == pytest.approx(0.9, abs=0.031)

@@ -54,6 +54,9 @@ class VADConfig:
     # > 0: a pause that did not sound finished is heard again every this many ms until max_silence_ms
     # (smart-turn often hears the end of a turn only once the pause is longer: bench turns); 0: asked once
     end_model_every_ms: int = 0
+    # > 0 (with the end model): once the transcript ends in a question mark, this much silence ends the turn
+    # whatever the model said (it hears prosody, and says "not finished" at most ends of synthetic speech)
+    question_end_ms: int = 600
     end_model_path: str = "packaged:smart-turn-v3.2"
     end_model_threads: int = 1  # onnxruntime threads of one call (~50 ms on an idle core here)
     end_model_device: str = "cpu"  # cpu | cuda | auto (CUDA when this onnxruntime has it, else the CPU)
@@ -403,6 +406,7 @@ LIMITS = {
     "asr.compression_ratio_threshold": above(0),
     "livemind.min_segment_chars": at_least(0),
     "livemind.pause_break_ms": at_least(0),
+    "vad.question_end_ms": at_least(0),
     "livemind.max_note_tokens": at_least(1),
     "livemind.notes_nice": between(0, 19),
     "answer.max_new_tokens": at_least(1),

@@ -334,6 +334,7 @@ def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
     model's p(end of turn) on Whisper's transcript of the same audio (the last 8 s), and their mean. Per
     signal and threshold: true ends called finished, and pauses called finished (false cut-offs), as if
     asked once, 200 ms into the silence."""
+    from voice_livemind.vad.endpointer import ends_question
     from voice_livemind.vad.smart_turn import WINDOW_S
 
     by_name = {c.name: c for c in clips}
@@ -342,13 +343,15 @@ def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
         audio = by_name[name].audio[max(0, int((at - WINDOW_S) * RATE)): int(at * RATE)]
         text = " ".join(w.text.strip() for w in asr.transcribe(audio, ""))
         p_audio, p_text = float(smart_turn(audio)), float(text_end(text))
+        question = float(ends_question(text))  # vad.question_end_ms: the turn ends whatever smart-turn says
         rows.append({"clip": name, "kind": kind, "at_s": round(at, 2), "text": text, "p_audio": p_audio,
-                     "p_text": p_text, "p_mean": (p_audio + p_text) / 2})
+                     "p_text": p_text, "p_mean": (p_audio + p_text) / 2, "p_question": question,
+                     "p_audio_or_question": max(p_audio, question)})
     table = []
     ends = [r for r in rows if r["kind"] == "end"]
     pauses = [r for r in rows if r["kind"] != "end"]
-    for signal in ("p_audio", "p_text", "p_mean"):
-        for threshold in TEXT_THRESHOLDS:
+    for signal in SIGNALS:
+        for threshold in TEXT_THRESHOLDS if signal not in YES_NO else (1.0,):
             table.append({"signal": signal[2:], "threshold": threshold,
                           "ends_finished": f"{sum(r[signal] >= threshold for r in ends)}/{len(ends)}",
                           "pauses_cut": f"{sum(r[signal] >= threshold for r in pauses)}/{len(pauses)}",
@@ -356,8 +359,12 @@ def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
                                         f"{sum(r['kind'] == 'inside' for r in pauses)}"})
     medians = {signal[2:]: {"ends": percentile([r[signal] for r in ends], 50),
                             "pauses": percentile([r[signal] for r in pauses], 50)}
-               for signal in ("p_audio", "p_text", "p_mean")}
+               for signal in SIGNALS if signal not in YES_NO}
     return {"points": rows, "table": table, "medians": medians}
+
+
+SIGNALS = ("p_audio", "p_text", "p_mean", "p_question", "p_audio_or_question")
+YES_NO = ("p_question",)  # 0 or 1: one row
 
 
 TEXT_COLUMNS = [("signal", "signal"), ("threshold", "p >="), ("ends_finished", "true ends called finished"),
@@ -502,7 +509,8 @@ def report(rows: list[dict], summary: dict) -> str:
         medians = "; ".join(f"{name}: {m['ends']:.2f} at true ends, {m['pauses']:.2f} at pauses"
                             for name, m in signal["medians"].items())
         text += (f"\nAsked once, 200 ms into the silence (medians: {medians}); audio: smart-turn, text: the language "
-                 f"model's p(end of turn) on Whisper's transcript of the same 8 s, mean: their mean:\n\n"
+                 f"model's p(end of turn) on Whisper's transcript of the same 8 s, mean: their mean, question: that "
+                 f"transcript ends in '?', audio_or_question: smart-turn or a question mark (vad.question_end_ms):\n\n"
                  + markdown_table(signal["table"], TEXT_COLUMNS) + "\n")
     return text
 

@@ -256,7 +256,7 @@ class Pipeline:
         self.emit(ev.SpeechEnded, audio_t=boundary.audio_t, reason=boundary.reason,
                   detected_audio_t=self.endpointer.position)
         self.state, self._ending_since = TurnState.ENDING, self.clock.now()
-        self._resumable = boundary.reason == "end_model" and self.config.vad.resume
+        self._resumable = boundary.reason in ("end_model", "question") and self.config.vad.resume
         self.thinking.yield_note()  # the note yields to the end of the turn
 
     def _on_pass(self, transcript: Transcript, heard_until: float, compute_s: float) -> None:

@@ -18,6 +18,10 @@ Two refinements:
   and the estimated end of speech is moved back by them; otherwise every end would come that much late.
 - Optional transcript hold (`transcript_hold_ms` > 0): while the latest transcript sounds unfinished (no
   sentence punctuation at its end, or a trailing "and", "to", "the" ...), the hangover is that much longer.
+- A question heard (`question_end_ms` > 0, with the end model): when the latest transcript ends in a
+  question mark, that much silence ends the turn whatever the model said (reason "question"). smart-turn
+  hears prosody and says "not finished" at most ends of synthetic speech; Whisper's "?" does not depend on
+  the voice.
 """
 
 from __future__ import annotations
@@ -64,6 +68,11 @@ def sounds_unfinished(text: str) -> bool:
     return not text.endswith(".") or normalise(words[-1]) in CONTINUATION_WORDS
 
 
+def ends_question(text: str) -> bool:
+    """Whisper ended the transcript with a question mark: the user asked something and stopped there."""
+    return text.strip().rstrip("\"')]”’").endswith("?")
+
+
 class BoundaryKind(str, enum.Enum):
     START = "start"  # speech started
     END = "end"  # speech ended
@@ -74,7 +83,8 @@ class Boundary:
     kind: BoundaryKind
     audio_t: float  # where in the input the speech started / ended
     # END: "vad" (hangover_ms of silence), "end_model" (the model said finished), "max_silence" (the model
-    # said not finished, or did not answer, and max_silence_ms passed), "end_of_input", "no_words"
+    # said not finished, or did not answer, and max_silence_ms passed), "question" (question_end_ms of silence
+    # after a transcript ending in "?"), "end_of_input", "no_words"
     reason: str = "vad"
 
 
@@ -132,6 +142,10 @@ class Endpointer:
         self.last_p: float | None = None  # the last verdict's p(complete)
         self._hold_frames = math.ceil(getattr(config, "transcript_hold_ms", 0) / config.frame_ms)
         self.holding = False  # the transcript sounds unfinished: the hangover is longer
+        question_ms = getattr(config, "question_end_ms", 0) if end_model else 0
+        self._question_frames = (max(1, math.ceil(question_ms / config.frame_ms) - self._overhang_frames)
+                                 if question_ms > 0 else 0)
+        self.asked = False  # the latest transcript ends in a question mark
         self.in_speech = False
         self.last_speech = False  # the decision on the last frame pushed
         self._run = 0  # frames in a row that argue for switching state
@@ -158,6 +172,7 @@ class Endpointer:
         """The latest transcript of the turn (committed + unstable): hold the turn while it sounds
         unfinished, if `transcript_hold_ms` is set."""
         self.holding = self._hold_frames > 0 and sounds_unfinished(text)
+        self.asked = self._question_frames > 0 and ends_question(text)
 
     def push(self, t: float, samples: np.ndarray, mute: bool = False) -> Boundary | None:
         """Classify one frame starting at input time `t`; return a boundary when the state changes.
@@ -175,7 +190,7 @@ class Endpointer:
                 self._run_start = t
             self._run += 1
             if self._run >= self._start_frames:
-                self.in_speech, self._run, self.holding, self.question = True, 0, False, None
+                self.in_speech, self._run, self.holding, self.asked, self.question = True, 0, False, False, None
                 self._turn_start = self._run_start
                 return Boundary(BoundaryKind.START, self._run_start)
             return None
@@ -184,6 +199,8 @@ class Endpointer:
             self._pauses += 1
         if self.end_model and self._asks_now():
             self.question = Question(self._pauses, self.position)
+        if self.asked and self._run >= self._question_frames:
+            return self._end("question")
         if self._run >= self._end_frames + (self._hold_frames if self.holding else 0):
             return self._end(self._silence_reason)
         return None
