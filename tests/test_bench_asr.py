@@ -39,6 +39,13 @@ def test_slope():
     assert m.slope([1, 1], [0, 5]) is None and m.slope([1], [1]) is None
 
 
+def test_wer_uses_whispers_normaliser_for_numbers_currency_and_contractions():
+    # the long question's reference says "$15", Whisper wrote "15 dollars": not an error
+    assert m.corpus_wer([("A ticket costs $15.", "a ticket costs 15 dollars")]) == 0.0
+    assert m.corpus_wer([("I won't go at twenty past two", "I will not go at 20 past 2")]) == 0.0
+    assert m.corpus_wer([("It costs $15.", "it costs 50 dollars")]) == pytest.approx(1 / 3)
+
+
 def test_wer_ignores_case_and_punctuation_and_pools_over_files():
     assert m.corpus_wer([("The birch canoe.", "the Birch canoe")]) == 0.0
     # 1 error in 4 words + 1 error in 2 words: pooled 2 / 6, not the mean of 0.25 and 0.5
@@ -135,9 +142,9 @@ def record(name, reference, streaming, offline, lags, eou=0.62, eou_audio=0.6, c
 def test_summary_has_the_required_keys_and_checks_the_goals():
     config = load_config(overrides=["vad.end_model=none"])  # silence alone: the goals count from the 600 ms hangover
     records = [
-        record("a.wav", "one two three", "one two three", "one two three",
-               [[0.5, 1.0, 0.8, "one"], [1.0, 1.2, 0.9, "two"], [1.5, 1.4, 1.0, "three"]]),
-        record("b.wav", "one two three", "one two tree", "one two tree", [[0.5, 2.0, 1.5, "one"]], eou=0.7,
+        record("a.wav", "red green blue", "red green blue", "red green blue",
+               [[0.5, 1.0, 0.8, "red"], [1.0, 1.2, 0.9, "green"], [1.5, 1.4, 1.0, "blue"]]),
+        record("b.wav", "red green blue", "red green glue", "red green glue", [[0.5, 2.0, 1.5, "red"]], eou=0.7,
                cutoffs=[{"audio_t": 1.0, "decided_at": 1.6, "pause": [1.0, 1.4], "pause_s": 0.4}],
                pauses=[(1.0, 1.4), (2.0, 2.7)], duration=8.0),
         record("silence.wav", "", "you", "", [], duration=10.0, compute=0.0),

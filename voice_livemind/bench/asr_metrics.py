@@ -8,6 +8,7 @@ annotated pauses) come commit lag, stability, end-of-utterance delay and false c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from voice_livemind.asr.words import Word, normalise
 from voice_livemind.bench.report import percentile  # noqa: F401  (bench asr reads it as m.percentile)
@@ -87,8 +88,20 @@ def word_count(text: str) -> int:
     return sum(1 for w in text.split() if normalise(w))
 
 
+@lru_cache(maxsize=1)
+def _whisper_normaliser():
+    # The normaliser Whisper's authors score with (transformers' copy): numbers spelled out or in digits,
+    # "$15" / "fifteen dollars", "won't" / "will not" are equal. Its British-to-American spelling table
+    # ships with the hub's tokenizer files, which this machine cannot fetch: spellings stay as they are.
+    from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
+
+    return EnglishTextNormalizer({})
+
+
 def wer_normalise(text: str) -> str:
-    """Lowercase, punctuation dropped, single spaces: Whisper's casing and punctuation do not count."""
+    """Whisper's English normaliser (casing, punctuation, numbers, currency, contractions), then the
+    project's word form (hyphens split, leftover punctuation dropped): only the words count."""
+    text = _whisper_normaliser()(text)
     return " ".join(n for n in (normalise(w) for w in text.replace("-", " ").split()) if n)
 
 
