@@ -331,3 +331,14 @@ def test_threads_must_be_positive():
 def test_gpu_yaml_runs_its_hub_models_on_transformers():
     config = load_config(CONFIG_DIR / "gpu.yaml")
     assert (config.models.inference.engine, config.models.answer.engine) == ("transformers", "transformers")
+
+
+def test_a_key_written_twice_is_an_error_not_the_last_one_silently(tmp_path):
+    # the default config itself had "question_end_ms" twice for a while: YAML took the second one
+    path = write(tmp_path, "vad:\n  hangover_ms: 500\n  frame_ms: 30\n  hangover_ms: 900\n")
+    with pytest.raises(ConfigError, match="hangover_ms' is given twice"):
+        load_config(path)
+    twice_a_section = write(tmp_path, "vad:\n  hangover_ms: 500\nvad:\n  frame_ms: 20\n", "sections.yaml")
+    with pytest.raises(ConfigError, match="'vad' is given twice"):
+        load_config(twice_a_section)
+    assert load_config(write(tmp_path, "vad:\n  hangover_ms: 500\nasr:\n  interval_s: 0.5\n", "ok.yaml"))
