@@ -7,6 +7,7 @@ import re
 import numpy as np
 
 from voice_livemind.asr import Word
+from voice_livemind.asr.whisper_backend import WHOLE_WINDOW_S
 from voice_livemind.llm.base import Generation
 
 RATE = 16000
@@ -36,7 +37,7 @@ class ScriptedASR:
         self.starts: list[float] = []  # clock time at which each pass began
         self.windows: list[float] = []  # the encoder window each pass asked for
 
-    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = WHOLE_WINDOW_S) -> list[Word]:
         self.calls += 1
         self.starts.append(self.clock.now())
         self.windows.append(window_s)

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..config import ASRConfig
 from .local_agreement import LocalAgreement
+from .whisper_backend import WHOLE_WINDOW_S
 from .words import Word, join_words, words_of
 
 HARD_TRIM_FACTOR = 2.0  # without a committed sentence end, trim at the last committed word past this
@@ -26,7 +27,7 @@ STALL_PASSES = 4  # passes in a row that heard words but committed none: they no
 
 
 class ASRBackend(Protocol):
-    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = 30.0) -> list[Word]:
+    def transcribe(self, audio: np.ndarray, prompt: str, window_s: float = WHOLE_WINDOW_S) -> list[Word]:
         """Recognise float32 mono 16 kHz `audio`; word times are relative to its first sample. `window_s`:
         how much of Whisper's 30 s window the encoder reads (a backend without that choice ignores it)."""
         ...
@@ -40,7 +41,7 @@ class PassRequest:
     prompt: str
     audio_t0: float  # input time of audio[0]
     heard_until: float  # input time of the end of `audio`
-    window_s: float = 30.0  # the encoder window it is recognised with
+    window_s: float = WHOLE_WINDOW_S  # the encoder window it is recognised with
     guard: dict = field(default_factory=dict, compare=False)  # what `recognise` did: {"prompt_dropped": True}
 
 
