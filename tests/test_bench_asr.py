@@ -350,3 +350,11 @@ def test_summary_and_table_show_the_notes_in_livemind_mode():
     assert (s["notes"], s["segments_closed"], s["segments_noted"]) == (4, 8, 4)
     assert s["note_coverage_median"] == pytest.approx(0.5) and s["note_coverage_pooled"] == pytest.approx(0.5)
     assert "| a.wav | 3 | 1 | 3 / 4 |" in report.table(s, livemind)
+
+
+def test_the_streaming_transcript_of_a_resumed_turn_is_its_last_final_update():
+    first = [Word(0.0, 0.4, " A"), Word(0.4, 0.9, " farmer.")]
+    whole = first + [Word(1.5, 1.9, " How"), Word(1.9, 2.3, " big?")]
+    updates = [update(1.0, 0.9, first, final=True), update(3.0, 2.3, whole, final=True),
+               update(4.0, 3.5, [Word(3.0, 3.4, " Thanks.")], turn=2, final=True)]
+    assert m.final_text(updates) == "A farmer. How big? Thanks."

@@ -3,7 +3,7 @@
 import pytest
 
 from voice_livemind import events as ev
-from voice_livemind.metrics import note_coverage, turn_latency
+from voice_livemind.metrics import final_transcripts, note_coverage, turn_latency
 
 A, B, C, D, E = "What is the capital of France?", "I mean the city.", "Not the region.", "Thanks.", "Also Spain?"
 
@@ -112,3 +112,13 @@ def test_replay_summary_line_shows_the_coverage():
     assert notes_line(result(["a"], segments_closed=1, segments_noted=0)).endswith("covering 0 of 1 segment closed "
                                                                                   "before the end of speech")
     assert notes_line(result([], segments_closed=0, segments_noted=0)) == "0 written while listening"
+
+
+def test_a_resumed_turn_has_one_final_transcript_the_last():
+    # the end model ended turn 1 after its first part, the final transcript was made, the user went on:
+    # the second final holds the whole turn. Joining both wrote the first part twice (seen in CI: WER 0.61).
+    events = [ev.TranscriptUpdate(t=1.0, turn=1, stable="A farmer has a field.", unstable="", final=True),
+              ev.TurnResumed(t=1.2, turn=1, audio_t=1.1),
+              ev.TranscriptUpdate(t=3.0, turn=1, stable="A farmer has a field. How big is it?", unstable="", final=True),
+              ev.TranscriptUpdate(t=5.0, turn=2, stable="Thanks.", unstable="", final=True)]
+    assert final_transcripts(events) == {1: "A farmer has a field. How big is it?", 2: "Thanks."}

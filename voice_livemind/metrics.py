@@ -9,6 +9,16 @@ def _first(events, cls, turn):
     return next((e for e in events if isinstance(e, cls) and e.turn == turn), None)
 
 
+def final_transcripts(events: list[ev.Event]) -> dict[int, str]:
+    """The final transcript of each turn. A turn that resumed (the end model ended it, then the user went
+    on before any of the answer was heard) has one final transcript per end: the last holds all of it."""
+    finals: dict[int, str] = {}
+    for event in events:
+        if isinstance(event, ev.TranscriptUpdate) and event.final:
+            finals[event.turn] = event.stable
+    return finals
+
+
 def note_coverage(events: list[ev.Event], turn: int, speech_end: float) -> tuple[int, int]:
     """(segments_closed, segments_noted) of a turn at the end of speech (`speech_end`, clock time).
 

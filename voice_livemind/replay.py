@@ -14,7 +14,7 @@ from voice_livemind.audio.sink import WavSink
 from voice_livemind.audio.source import load_audio, read_sidecar
 from voice_livemind.clock import make_clock
 from voice_livemind.config import Config
-from voice_livemind.metrics import turn_latency
+from voice_livemind.metrics import final_transcripts, turn_latency
 from voice_livemind.pipeline import Backends, Pipeline
 
 
@@ -119,7 +119,7 @@ def replay(audio_path: str | Path, out_dir: str | Path, config: Config, backends
     latency = dict(turns[0], mode=mode, turns=turns)
     (out / "latency.json").write_text(json.dumps(latency, indent=2))
 
-    transcript = " ".join(e.stable for e in events if isinstance(e, ev.TranscriptUpdate) and e.final).strip()
+    transcript = " ".join(text for _, text in sorted(final_transcripts(events).items()) if text).strip()
     answer = "\n".join(e.text for e in events if isinstance(e, ev.AnswerDone))
     notes = [f"[{e.action}] {e.text}".strip() for e in events if isinstance(e, ev.Note)]
     (out / "transcript.txt").write_text(transcript + "\n")

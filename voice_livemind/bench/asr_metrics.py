@@ -77,11 +77,12 @@ def slope(xs, ys) -> float | None:
 
 
 def final_text(updates: list[Update]) -> str:
-    """The streaming transcript: the final committed text of every turn, in order."""
+    """The streaming transcript: the final committed text of every turn, in order (a resumed turn has a
+    final update per end, each holding the turn so far: the last one counts)."""
     from voice_livemind.asr.words import join_words
 
-    finals = [u for u in updates if u.final]
-    return " ".join(t for t in (join_words(u.committed) for u in finals) if t).strip()
+    finals = {u.turn: u for u in updates if u.final}
+    return " ".join(t for t in (join_words(finals[turn].committed) for turn in sorted(finals)) if t).strip()
 
 
 def word_count(text: str) -> int:

@@ -90,7 +90,7 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     from voice_livemind.audio.source import load_audio, read_sidecar
     from voice_livemind.clock import make_clock
     from voice_livemind.llm.stopping import extract_answer
-    from voice_livemind.metrics import turn_latency
+    from voice_livemind.metrics import final_transcripts, turn_latency
     from voice_livemind.pipeline import Pipeline
 
     config = shared["config"]
@@ -106,8 +106,9 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     latency = turn_latency(events, done.turn, sidecar.speech_end if sidecar else None)
     truth = sidecar.answer if sidecar else None
     prediction = extract_answer(done.text)
-    transcript = next(e.stable for e in events if isinstance(e, ev.TranscriptUpdate) and e.final and e.turn == done.turn)
-    started = next(e for e in events if isinstance(e, ev.AnswerStarted) and e.turn == done.turn)
+    transcript = final_transcripts(events)[done.turn]
+    # the answer that was given: a turn that resumed had an earlier one, dropped unheard
+    started = [e for e in events if isinstance(e, ev.AnswerStarted) and e.turn == done.turn][-1]
     return {**record, **latency, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
             "answer_tokens": done.tokens, "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
             "answer_first": bool(started.forced_start), "speculative": started.speculative,
