@@ -412,6 +412,11 @@ LIMITS = {
     "vad.hangover_ms": at_least(0),
     "vad.transcript_hold_ms": at_least(0),
     "vad.preroll_ms": at_least(0),
+    "vad.end_threshold": between(0, 1),  # probabilities
+    "vad.silero_threshold": between(0, 1),
+    "vad.end_model_every_ms": at_least(0),  # 0: asked once per pause
+    "vad.question_end_ms": at_least(0),  # 0: off
+    "vad.no_words_s": at_least(0),  # 0: off
     "asr.cpu_threads": at_least(0),  # 0: CTranslate2 picks
     "asr.beam_size": at_least(1),
     "asr.agreement_n": at_least(1),
@@ -425,7 +430,6 @@ LIMITS = {
     "asr.compression_ratio_threshold": above(0),
     "livemind.min_segment_chars": at_least(0),
     "livemind.pause_break_ms": at_least(0),
-    "vad.question_end_ms": at_least(0),
     "livemind.max_note_tokens": at_least(1),
     "livemind.notes_nice": between(0, 19),
     "answer.max_new_tokens": at_least(1),
@@ -453,15 +457,8 @@ def _check_vad(vad: VADConfig) -> None:
     if not 0 < vad.min_silence_ms <= vad.max_silence_ms:
         raise ConfigError(f"vad.min_silence_ms ({vad.min_silence_ms}) must be > 0 and at most vad.max_silence_ms "
                           f"({vad.max_silence_ms})")
-    for key in ("end_threshold", "silero_threshold"):
-        if not 0.0 <= getattr(vad, key) <= 1.0:
-            raise ConfigError(f"vad.{key}: a probability, 0..1, got {getattr(vad, key)}")
     if vad.end_model_device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"vad.end_model_device: cpu, cuda or auto, got {vad.end_model_device!r}")
-    if vad.no_words_s < 0:
-        raise ConfigError(f"vad.no_words_s: seconds (0: off), got {vad.no_words_s}")
-    if vad.end_model_every_ms < 0:
-        raise ConfigError(f"vad.end_model_every_ms: milliseconds (0: ask once per pause), got {vad.end_model_every_ms}")
 
 
 def _check_llm(path: str, llm: LLMConfig) -> None:
