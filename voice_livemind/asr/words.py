@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 _PUNCTUATION = str.maketrans("", "", string.punctuation + "“”‘’…¿¡")
 SENTENCE_ENDS = (".", "?", "!")
+CLOSING_MARKS = "\"')]”’"  # may follow a sentence's last punctuation ("He said 'no.'")
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Word:
 
     @property
     def ends_sentence(self) -> bool:
-        return self.text.rstrip().rstrip("\"')]”’").endswith(SENTENCE_ENDS)
+        return self.text.rstrip().rstrip(CLOSING_MARKS).endswith(SENTENCE_ENDS)
 
 
 def normalise(text: str) -> str:

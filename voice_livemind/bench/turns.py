@@ -334,6 +334,7 @@ def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
     model's p(end of turn) on Whisper's transcript of the same audio (the last 8 s), and their mean. Per
     signal and threshold: true ends called finished, and pauses called finished (false cut-offs), as if
     asked once, 200 ms into the silence."""
+    from voice_livemind.asr.words import join_words
     from voice_livemind.vad.endpointer import ends_question
     from voice_livemind.vad.smart_turn import WINDOW_S
 
@@ -341,7 +342,7 @@ def text_signal(clips: list[Clip], asr, text_end, smart_turn) -> dict:
     rows = []
     for name, kind, at in asked_points(clips):
         audio = by_name[name].audio[max(0, int((at - WINDOW_S) * RATE)): int(at * RATE)]
-        text = " ".join(w.text.strip() for w in asr.transcribe(audio, ""))
+        text = join_words(asr.transcribe(audio, ""))  # "37" ".67" is one number
         p_audio, p_text = float(smart_turn(audio)), float(text_end(text))
         question = float(ends_question(text))  # vad.question_end_ms: the turn ends whatever smart-turn says
         rows.append({"clip": name, "kind": kind, "at_s": round(at, 2), "text": text, "p_audio": p_audio,

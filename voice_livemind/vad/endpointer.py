@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from voice_livemind.asr.words import normalise
+from voice_livemind.asr.words import CLOSING_MARKS, normalise
 from voice_livemind.audio.pcm import to_pcm16
 from voice_livemind.config import VADConfig
 
@@ -57,7 +57,7 @@ def sounds_unfinished(text: str) -> bool:
     """True when the transcript so far does not sound like a finished turn: it ends in a comma, dash or
     ellipsis, without sentence punctuation, or in a word such as "and" / "to" / "the" followed by at most
     a period (Whisper puts one wherever its audio stops). "?" and "!" end a turn. Empty text: False."""
-    text = text.strip().rstrip("\"')]”’")
+    text = text.strip().rstrip(CLOSING_MARKS)
     words = [w for w in text.split() if normalise(w)]
     if not words:
         return False
@@ -70,7 +70,7 @@ def sounds_unfinished(text: str) -> bool:
 
 def ends_question(text: str) -> bool:
     """Whisper ended the transcript with a question mark: the user asked something and stopped there."""
-    return text.strip().rstrip("\"')]”’").endswith("?")
+    return text.strip().rstrip(CLOSING_MARKS).endswith("?")
 
 
 class BoundaryKind(str, enum.Enum):
