@@ -25,7 +25,7 @@ def test_the_clip_source_plays_clips_and_gaps_back_to_back_without_holding_the_w
     assert [f.t for f in frames[:3]] == pytest.approx([0.0, 0.03, 0.06])
     assert all(b.t == pytest.approx(a.t + 0.03) for a, b in zip(frames, frames[1:]))
     assert source.played == 2  # a's clip and gap are 3.3 s (rounded up to frames): b was queued at 4 s
-    assert len(source._pending) < 3.5 / 0.03  # one clip and its gap at most, never the 10 s
+    assert len(source._frames) < 3.5 / 0.03  # one clip and its gap at most, never the 10 s
     assert source.true_end(3.0) == ("a", pytest.approx(2.1))
     rest = source.ready(1e9)
     assert source.exhausted and source.next_arrival() == float("inf")

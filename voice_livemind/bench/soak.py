@@ -13,12 +13,12 @@ Writes DIR/turns.jsonl, DIR/summary.json, DIR/table.md and DIR/soak.png.
 from __future__ import annotations
 
 import json
-import math
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 
+from voice_livemind.audio.source import ArraySource, AudioFrame, frames_of
 from voice_livemind.bench.common import FIXTURES
 from voice_livemind.bench.report import markdown_table, percentile, pyplot, write_json
 from voice_livemind.cli_options import add_config_options, config_from_args
@@ -48,29 +48,22 @@ def resident_mb() -> float | None:
     return None
 
 
-class ClipCycle:
+class ClipCycle(ArraySource):
     """A `FrameSource`: the clips over and over, each followed by `gap_s` of silence, for `total_s` seconds
-    of input. Frames are made as they are needed (a 30-minute signal is never held whole); `placed` keeps
-    where the latest clips' speech ended on the input's timeline."""
+    of input. An `ArraySource` whose frames are queued a clip at a time as they are needed (a 30-minute signal
+    is never held whole); `placed` keeps where the latest clips' speech ended on the input's timeline."""
 
     def __init__(self, clips: list[tuple[str, np.ndarray, float]], gap_s: float, total_s: float, frame_ms: int):
+        super().__init__(np.zeros(0, np.float32), frame_ms)
         self.clips, self.gap_s, self.total_s = clips, gap_s, total_s
         self.frame_ms, self.step = frame_ms, 16000 * frame_ms // 1000
         self.placed: deque[tuple[str, float, float]] = deque(maxlen=8)  # (name, start, true speech end)
         self.played = 0
-        self._pending: deque = deque()
         self._samples = 0  # samples handed out or queued
-
-    @property
-    def exhausted(self) -> bool:
-        self._fill()
-        return not self._pending
 
     def _fill(self) -> None:
         """Queue the next clip and its silence once the queue is empty and input time is left."""
-        from voice_livemind.audio.source import AudioFrame, frames_of
-
-        if self._pending or self._samples / 16000 >= self.total_s:
+        if self._frames or self._samples / 16000 >= self.total_s:
             return
         name, samples, speech_end = self.clips[self.played % len(self.clips)]
         self.played += 1
@@ -78,23 +71,26 @@ class ClipCycle:
         self.placed.append((name, start, start + speech_end))
         signal = np.concatenate([samples, np.zeros(int(self.gap_s * 16000), np.float32)])
         frames = [AudioFrame(start + f.t, f.samples) for f in frames_of(signal, self.frame_ms)]
-        self._pending.extend(frames)
+        self._frames.extend(frames)
         self._samples += len(frames) * self.step
+
+    @property
+    def exhausted(self) -> bool:
+        self._fill()
+        return super().exhausted
 
     def ready(self, now: float) -> list:
         out = []
-        self._fill()
-        while self._pending and self._pending[0].t + self._pending[0].duration <= now + 1e-9:
-            out.append(self._pending.popleft())
+        while True:  # a clip's last frames may be followed by the next clip's within the same call
             self._fill()
-        return out
+            batch = super().ready(now)
+            if not batch:
+                return out
+            out += batch
 
     def next_arrival(self) -> float:
         self._fill()
-        return self._pending[0].t + self._pending[0].duration if self._pending else math.inf
-
-    def waiting(self) -> bool:
-        return False
+        return super().next_arrival()
 
     def true_end(self, audio_t: float) -> tuple[str, float] | None:
         """The clip whose speech ended last before `audio_t` (a turn's detected end): its name and true end."""
