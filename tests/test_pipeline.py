@@ -116,6 +116,27 @@ def test_latency_spans_match_the_virtual_costs():
     assert with_truth["first_audio_s"] == pytest.approx(lat["first_audio_s"] + 0.11)
 
 
+@pytest.mark.parametrize("solo", [True, False])
+def test_generation_waits_while_the_first_sentence_is_synthesised(solo):
+    # tts.first_chunk_solo: on a small CPU the first piece's synthesis and the answer's decoding share the
+    # cores, and the first audio is what the user waits for. Synthesis 0.5 s, tokens 0.05 s each.
+    pipeline, audio, backends, _ = make_pipeline("livemind", **PAPER, **{"tts.first_chunk_solo": str(solo).lower()})
+    backends.tts.cost_s = 0.5
+    events = pipeline.run(audio)
+    lat = turn_latency(events, 1)
+    first_audio = next(e.t for e in events if isinstance(e, ev.TTSAudio))
+    deltas_meanwhile = [e for e in events if isinstance(e, ev.AnswerDelta)
+                        and lat["first_sentence_s"] < e.t - SPEECH_END < lat["first_audio_s"]]
+    assert lat["first_audio_s"] == pytest.approx(lat["first_sentence_s"] + 0.5)
+    if solo:  # one token was under way when the sentence was handed over; the next waits for the audio
+        assert len(deltas_meanwhile) == 1
+        assert lat["answer_done_s"] == pytest.approx(lat["eou_detected_s"] + 0.2 + 9 * 0.05 + 0.5 - 0.05)
+        assert min(e.t for e in events if isinstance(e, ev.AnswerDelta) and e.t > first_audio) - first_audio == pytest.approx(0.05)
+    else:
+        assert len(deltas_meanwhile) == 3  # the rest of the answer, generated during the synthesis
+        assert lat["answer_done_s"] == pytest.approx(lat["eou_detected_s"] + 0.2 + 9 * 0.05)
+
+
 def test_a_busy_model_lane_delays_the_answer_not_the_end_decision():
     # The paper's schedule: notes that take 3 s each keep the model's lane busy past the end of speech. The
     # VAD runs beside the lanes, so the end is decided on time; the answer waits for the running note (the

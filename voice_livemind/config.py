@@ -209,6 +209,13 @@ class TTSConfig:
     # Speak the first clause (up to a comma) as soon as it has this many words, before its sentence ends
     # (0: whole sentences only): the first audio comes sooner.
     first_chunk_words: int = 4
+    # onnxruntime threads for synthesis (they do not spin, see onnx_session.py): 2 here, so a sentence
+    # synthesised while nothing else runs gets both cores, and beside the answer's decoding costs no more
+    # than 1 thread would.
+    threads: int = 2
+    # The answer's generation waits while its first piece is synthesised, which then has every core: the
+    # first audio comes sooner (README); the rest is generated while the first piece plays.
+    first_chunk_solo: bool = True
 
 
 @dataclass
@@ -437,6 +444,7 @@ LIMITS = {
     "answer.max_sentences": at_least(0),
     "tts.length_scale": above(0),
     "tts.first_chunk_words": at_least(0),
+    "tts.threads": at_least(1),
     "barge_in.min_speech_ms": at_least(0),
     "conversation.max_turns": at_least(0),
     "conversation.max_chars": at_least(0),

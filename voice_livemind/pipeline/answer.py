@@ -105,6 +105,9 @@ class Answer:
     recorded: bool = False  # already added to the conversation (a barge-in records what was said)
     pieces: list[_Piece] = field(default_factory=list)
     _synthesis: list[Job] = field(default_factory=list)
+    # The first piece is being synthesised and generation waits for it (tts.first_chunk_solo): read by the
+    # generation's thread at every token, set and cleared on the scheduler's.
+    _first_piece_solo: bool = False
 
     def start(self) -> None:
         config = self.ctx.config
@@ -113,15 +116,19 @@ class Answer:
         self._chunker = SentenceChunker(config.tts.first_chunk_words)
         self._unsaid = self.request.prefix  # the forced start is spoken with the first generated token
         self._out(ev.AnswerStarted, mode=self.ctx.mode, speculative=self.speculative, forced_start=self.request.prefix)
-        post = self.ctx.inbox.post
+        post, clock = self.ctx.inbox.post, self.ctx.clock
 
         def generate(job: Job):
+            def on_text(delta: str) -> None:
+                post(lambda: self._on_text(delta))
+                clock.wait_for(lambda: not self._first_piece_solo or job.stop.is_set())
+
             return self.ctx.model.generate(
                 self.request.messages, config.answer.max_new_tokens, prefix=self.request.prefix,
                 first_word_choices=self.request.choices, banned_first_words=prompts.NOT_AN_ANSWER_START,
                 stop_when_answered=config.answer.stop_when_answered,
                 repetition_penalty=config.answer.repetition_penalty, stoppable_prefill=self.speculative,
-                on_text=lambda delta: post(lambda: self._on_text(delta)), stop=job.stop)
+                on_text=on_text, stop=job.stop)
 
         self._generation = self.ctx.llm_lane.submit(Job("answer", generate, self._generated))
 
@@ -173,6 +180,11 @@ class Answer:
         job = Job("speak", synthesise)
         job.done = lambda _: self._spoken(job)
         self._synthesis.append(job)
+        if len(self.pieces) == 1 and self.generating and self.ctx.config.tts.first_chunk_solo:
+            # Generation waits (from its next token) while the first piece is synthesised: on a small CPU
+            # the two share the cores, and the first audio is what the user waits for. The rest of the
+            # answer still comes long before the first piece has been played.
+            self._first_piece_solo = True
         self.ctx.tts_lane.submit(job)
 
     def _audio(self, piece: _Piece, samples: np.ndarray) -> None:
@@ -186,7 +198,13 @@ class Answer:
 
     def _spoken(self, job: Job) -> None:
         self._synthesis.remove(job)
+        self._let_generation_go()
         self._maybe_done()
+
+    def _let_generation_go(self) -> None:
+        if self._first_piece_solo:
+            self._first_piece_solo = False
+            self.ctx.clock.notify()
 
     def _maybe_done(self) -> None:
         if self.state is AnswerState.SPEAKING and not self._synthesis:
@@ -207,6 +225,7 @@ class Answer:
         of this answer is said."""
         self.stopped = True
         self._generation.stop.set()
+        self._let_generation_go()
         mine = set(map(id, self._synthesis))
         self.ctx.tts_lane.cancel(keep=lambda job: id(job) not in mine)
 

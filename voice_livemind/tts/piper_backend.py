@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Iterator
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from voice_livemind.config import TTSConfig
 from voice_livemind.models import ModelNotFoundError, resolve
+from voice_livemind.onnx_session import open_session
 
 # Markdown and list markers the answer model likes to emit; Piper would read them out.
 _UNSPOKEN = re.compile(r"[*#_`|>\[\]{}]+")
@@ -21,11 +23,16 @@ def speakable(text: str) -> str:
 class PiperTTS:
     def __init__(self, config: TTSConfig):
         from piper import PiperVoice, SynthesisConfig
+        from piper.config import PiperConfig
 
         where = resolve(config.voice)
         if where.kind != "path" or not where.value.endswith(".onnx"):
             raise ModelNotFoundError(f"tts.voice must be a local Piper .onnx file or packaged voice, got {config.voice!r}")
-        self._voice = PiperVoice.load(where.value, use_cuda=config.use_cuda)
+        # Our own onnxruntime session instead of PiperVoice.load's: its threads and spinning matter here.
+        with open(f"{where.value}.json", encoding="utf-8") as f:
+            voice_config = PiperConfig.from_dict(json.load(f))
+        session = open_session(where.value, config.threads, "cuda" if config.use_cuda else "cpu")
+        self._voice = PiperVoice(session=session, config=voice_config)
         self._syn = SynthesisConfig(length_scale=config.length_scale)
         self.sample_rate = int(self._voice.config.sample_rate)
 

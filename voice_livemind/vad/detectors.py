@@ -15,7 +15,7 @@ from voice_livemind.config import VADConfig
 
 @lru_cache(maxsize=4)
 def _silero_session(location: str):
-    from voice_livemind.vad.onnx import open_session
+    from voice_livemind.onnx_session import open_session
 
     return open_session(location, threads=1, device="cpu")  # 32 ms windows: a GPU launch would cost more
 

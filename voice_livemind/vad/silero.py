@@ -13,7 +13,7 @@ from collections import deque
 
 import numpy as np
 
-from voice_livemind.vad.onnx import open_session
+from voice_livemind.onnx_session import open_session
 
 SAMPLE_RATE = 16000
 WINDOW = 512  # samples per call at 16 kHz

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voice_livemind.vad.onnx import open_session
+from voice_livemind.onnx_session import open_session
 
 SAMPLE_RATE = 16000
 WINDOW_S = 8
