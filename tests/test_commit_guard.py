@@ -200,15 +200,21 @@ def test_echoes_prompt(heard, prompt, echo):
     assert echoes_prompt(hypothesis, prompt) is echo
 
 
-@pytest.mark.parametrize("logprob, no_speech, ratio, doubtful", [
-    (-0.3, 0.05, 1.4, False),  # clean speech
-    (-1.3, 0.05, 1.4, True),  # Whisper's own fallback would have retried it
-    (-0.5, 0.8, 1.4, True),  # likely no speech (the drop rule needs a low log-probability as well)
-    (-0.5, 0.05, 2.2, True),  # a loop in the making (dropped above 2.4)
+LOOPING = "in his book in his book".split()
+LIST = "B S equals two R equals two C S equals one R equals one".split()
+
+
+@pytest.mark.parametrize("logprob, no_speech, ratio, words, doubtful", [
+    (-0.3, 0.05, 1.4, LIST, False),  # clean speech
+    (-1.3, 0.05, 1.4, LIST, True),  # Whisper's own fallback would have retried it
+    (-0.5, 0.8, 1.4, LIST, True),  # likely no speech (the drop rule needs a low log-probability as well)
+    (-0.5, 0.05, 2.2, LOOPING, True),  # a loop in the making (dropped once it loops)
+    (-0.4, 0.05, 2.2, LIST, False),  # a spoken list compresses like that too, with no phrase said twice in a row
 ])
-def test_the_whisper_backend_scores_its_segments(logprob, no_speech, ratio, doubtful):
+def test_the_whisper_backend_scores_its_segments(logprob, no_speech, ratio, words, doubtful):
     backend = FasterWhisperBackend.__new__(FasterWhisperBackend)  # no model: only the scoring
-    segment = SimpleNamespace(avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio)
+    segment = SimpleNamespace(avg_logprob=logprob, no_speech_prob=no_speech, compression_ratio=ratio,
+                              words=[SimpleNamespace(word=" " + w) for w in words])
     for guard in (True, False):
         backend.config = replace(ASRConfig(), commit_guard=guard)
         score = backend._score(segment)

@@ -33,6 +33,13 @@ def test_repetition_loop_is_cut_after_the_first_occurrence():
 def test_short_repetitions_are_kept():
     text = words("no", "no", "no", "way", "that", "that")
     assert cut_repetition_loop(text) == text
+    said_twice = words(*"the next time we start the next time we start".split())
+    assert cut_repetition_loop(said_twice) == said_twice
+
+
+def test_a_sentence_said_three_times_over_is_a_loop():
+    looped = words(*("so", *["the", "next", "time", "we", "start"] * 3, "it"))
+    assert [w.text.strip() for w in cut_repetition_loop(looped)] == ["so", "the", "next", "time", "we", "start"]
 
 
 def segment(texts, no_speech_prob=0.1, avg_logprob=-0.3, compression_ratio=1.5):
@@ -50,7 +57,9 @@ def fake_backend(config=None) -> FasterWhisperBackend:
 def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed():
     backend = fake_backend()
     segments = [segment(["hello"]), segment(["you"], no_speech_prob=0.9, avg_logprob=-1.5),
-                segment(["loop"], compression_ratio=3.0), segment(["quiet"], no_speech_prob=0.9, avg_logprob=-0.2)]
+                segment(["loop"] * 5, compression_ratio=3.0), segment(["unsure"], compression_ratio=3.0, avg_logprob=-1.2),
+                segment(["quiet"], no_speech_prob=0.9, avg_logprob=-0.2),
+                segment("A S equals zero R equals two B S equals two".split(), compression_ratio=2.9, avg_logprob=-0.4)]
     calls = {}
 
     def fake_transcribe(audio, **options):
@@ -59,7 +68,8 @@ def test_silent_and_looping_segments_are_dropped_and_the_generator_is_consumed()
 
     backend.model = SimpleNamespace(transcribe=fake_transcribe, window=SimpleNamespace())
     result = backend.transcribe(np.zeros(16000, dtype=np.float32), "")
-    assert [w.text for w in result] == [" hello", " quiet"]  # "quiet": confident text despite no_speech_prob
+    # "quiet": confident text despite no_speech_prob; the list of options compresses like a loop but is none
+    assert " ".join(w.text.strip() for w in result) == "hello quiet A S equals zero R equals two B S equals two"
     assert calls["temperature"] == 0.0 and calls["initial_prompt"] is None and calls["word_timestamps"]
     assert calls["vad_filter"] is False and calls["condition_on_previous_text"] is False
     assert calls["max_new_tokens"] == 32  # 1 s of audio: 24 + 8 per second

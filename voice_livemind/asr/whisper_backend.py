@@ -20,11 +20,14 @@ from ..models import resolve
 from .words import SegmentScore, Word, normalise
 
 LOW_LOGPROB = -1.0  # with a high no-speech probability, below this a segment is taken for silence
-MAX_NGRAM = 3  # repetition guard: n-grams of 1..3 words ...
-MAX_REPEATS = 4  # ... repeated this many times in a row are a decoding loop
+MAX_NGRAM = 8  # repetition guard: an n-gram of up to 8 words repeated in a row ...
+MAX_REPEATS = 4  # ... this many times (1..3 words: "the the the the") ...
+MAX_REPEATS_LONG = 3  # ... or this many (4..8 words: a phrase or sentence said over and over) is a loop
 # The commit guard (asr.commit_guard): a kept segment is doubtful, its words shown but not committed until
 # the end of the turn (nor fed back as the prompt), when Whisper's own fallback would have retried it
-# (avg_logprob below -1), when it is likely no speech, or when it compresses like a loop in the making.
+# (avg_logprob below -1), when it is likely no speech, or when it compresses like a loop in the making (a
+# compression ratio above 2 and a phrase of 2+ words said twice in a row). Compression alone is no sign of
+# a loop: options read aloud ("S equals one, R equals two, ...") compress 2.4-2.9 at avg_logprob -0.4.
 DOUBT_LOGPROB = -1.0
 DOUBT_COMPRESSION = 2.0
 SAMPLE_RATE = 16000
@@ -85,9 +88,9 @@ class FasterWhisperBackend:
         return list(segments)  # the generator decodes lazily: run it here, in the caller's thread
 
     def _score(self, segment) -> SegmentScore:
-        doubtful = self.config.commit_guard and (segment.avg_logprob < DOUBT_LOGPROB
-                                                 or segment.no_speech_prob > self.config.no_speech_threshold
-                                                 or segment.compression_ratio > DOUBT_COMPRESSION)
+        doubtful = self.config.commit_guard and (
+            segment.avg_logprob < DOUBT_LOGPROB or segment.no_speech_prob > self.config.no_speech_threshold
+            or (segment.compression_ratio > DOUBT_COMPRESSION and _repeats(segment, lambda size: 2 if size > 1 else 0)))
         return SegmentScore(float(segment.avg_logprob), float(segment.no_speech_prob),
                             float(segment.compression_ratio), bool(doubtful))
 
@@ -96,7 +99,38 @@ class FasterWhisperBackend:
         return not (silent or self._looping(segment))
 
     def _looping(self, segment) -> bool:
-        return segment.compression_ratio > self.config.compression_ratio_threshold
+        """Whisper's own loop test (the compression ratio) confirmed by a loop in the words or a low
+        average log-probability: spoken lists compress like loops and are decoded confidently (a 20 s
+        list of options was dropped from every pass, each pass decoded twice)."""
+        return (segment.compression_ratio > self.config.compression_ratio_threshold
+                and (segment.avg_logprob < DOUBT_LOGPROB or _repeats(segment, loop_repeats)))
+
+
+def loop_repeats(size: int) -> int:
+    """How many times in a row an n-gram of `size` words must be said to be a decoding loop."""
+    return MAX_REPEATS if size <= 3 else MAX_REPEATS_LONG
+
+
+def _repeats(segment, repeats_for_size) -> bool:
+    texts = [normalise(w.word) for w in segment.words or ()]
+    return repetition_at(texts, repeats_for_size) is not None
+
+
+def repetition_at(texts: list[str], repeats_for_size) -> tuple[int, int] | None:
+    """The first (start, size) where an n-gram of 1..MAX_NGRAM words is repeated in a row at least
+    `repeats_for_size(size)` times (0: that size is not looked for); None if there is none."""
+    for start in range(len(texts)):
+        for size in range(1, MAX_NGRAM + 1):
+            needed = repeats_for_size(size)
+            gram = texts[start : start + size]
+            if not needed or len(gram) < size or not any(gram):
+                continue
+            repeats = 1
+            while texts[start + repeats * size : start + (repeats + 1) * size] == gram:
+                repeats += 1
+            if repeats >= needed:
+                return start, size
+    return None
 
 
 def encoder_frames(audio_s: float, window_s: float) -> int | None:
@@ -131,18 +165,8 @@ def _window_model():
 
 
 def cut_repetition_loop(words: list[Word]) -> list[Word]:
-    """Cut the words at the second occurrence of a 1..3-word n-gram that repeats MAX_REPEATS times in a
-    row ("the the the the ..."): tiny models loop like that when the audio ends mid-word, and the
-    rest of such a hypothesis is not worth keeping."""
-    texts = [normalise(w.text) for w in words]
-    for start in range(len(texts)):
-        for size in range(1, MAX_NGRAM + 1):
-            gram = texts[start : start + size]
-            if len(gram) < size or not any(gram):
-                continue
-            repeats = 1
-            while texts[start + repeats * size : start + (repeats + 1) * size] == gram:
-                repeats += 1
-            if repeats >= MAX_REPEATS:
-                return words[: start + size]
-    return words
+    """Cut the words after the first occurrence of an n-gram that loops (`loop_repeats`: "the the the
+    the ...", or a sentence said three times over): tiny models loop like that when the audio ends
+    mid-word, and the rest of such a hypothesis is not worth keeping."""
+    found = repetition_at([normalise(w.text) for w in words], loop_repeats)
+    return words if found is None else words[: found[0] + found[1]]
