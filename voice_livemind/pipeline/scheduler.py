@@ -3,7 +3,8 @@
 Lanes (each a worker thread, see lanes.py): `asr` runs recognition passes, `notes` the language model while
 the user speaks (the prompts' fixed start, LiveMind notes), `answer` the same model for the answer (never at
 the same time as `notes`), `tts` speech synthesis. While the user speaks, recognition and notes run at the
-same time; after the turn, synthesis of one sentence overlaps generation of the next.
+same time; after the turn, synthesis of one sentence overlaps generation of the next (but the first piece
+is synthesised alone, `tts.first_chunk_solo`: the first audio is what the user waits for).
 
 The scheduler's loop: take the audio frames that have arrived (VAD, endpointing, the recognition buffer,
 barge-in), handle what the lanes sent back (transcripts, notes, answer text and audio), give idle lanes

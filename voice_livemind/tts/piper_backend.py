@@ -20,6 +20,26 @@ def speakable(text: str) -> str:
     return re.sub(r"\s+", " ", _UNSPOKEN.sub(" ", text)).strip()
 
 
+class ShrinkingSession:
+    """An onnxruntime session whose CPU memory arena gives back what a run needed beyond its start size.
+    The arena keeps the largest buffers any run has needed: measured here, synthesising one sentence of 1,
+    2, 4, 8 and 12 clauses took the process from 141 to 194, 249, 357, 594 and 883 MiB, kept for good; with
+    the shrinkage 148-316 MiB, at the same speed (a long soak's memory grew in such steps)."""
+
+    def __init__(self, session) -> None:
+        import onnxruntime as ort
+
+        self._session = session
+        self._options = ort.RunOptions()
+        self._options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+    def run(self, output_names, input_feed, run_options=None):
+        return self._session.run(output_names, input_feed, run_options or self._options)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
 class PiperTTS:
     def __init__(self, config: TTSConfig):
         from piper import PiperVoice, SynthesisConfig
@@ -32,7 +52,7 @@ class PiperTTS:
         with open(f"{where.value}.json", encoding="utf-8") as f:
             voice_config = PiperConfig.from_dict(json.load(f))
         session = open_session(where.value, config.threads, "cuda" if config.use_cuda else "cpu")
-        self._voice = PiperVoice(session=session, config=voice_config)
+        self._voice = PiperVoice(session=ShrinkingSession(session), config=voice_config)
         self._syn = SynthesisConfig(length_scale=config.length_scale)
         self.sample_rate = int(self._voice.config.sample_rate)
 
