@@ -90,7 +90,7 @@ class FasterWhisperBackend:
     def _score(self, segment) -> SegmentScore:
         doubtful = self.config.commit_guard and (
             segment.avg_logprob < DOUBT_LOGPROB or segment.no_speech_prob > self.config.no_speech_threshold
-            or (segment.compression_ratio > DOUBT_COMPRESSION and _repeats(segment, lambda size: 2 if size > 1 else 0)))
+            or (segment.compression_ratio > DOUBT_COMPRESSION and _repeats(segment, loop_in_the_making)))
         return SegmentScore(float(segment.avg_logprob), float(segment.no_speech_prob),
                             float(segment.compression_ratio), bool(doubtful))
 
@@ -109,6 +109,11 @@ class FasterWhisperBackend:
 def loop_repeats(size: int) -> int:
     """How many times in a row an n-gram of `size` words must be said to be a decoding loop."""
     return MAX_REPEATS if size <= 3 else MAX_REPEATS_LONG
+
+
+def loop_in_the_making(size: int) -> int:
+    """A phrase of 2+ words said twice in a row (0: single words are not looked for: "very very")."""
+    return 2 if size > 1 else 0
 
 
 def _repeats(segment, repeats_for_size) -> bool:
