@@ -32,7 +32,7 @@ def test_engine_openai_needs_a_base_url():
     assert config.models.answer.base_url == "http://127.0.0.1:8000/v1"
     with pytest.raises(ConfigError, match=r"models.inference.base_url: only engine openai reads it"):
         load_config(overrides=["models.inference.base_url=http://127.0.0.1:8000/v1"])
-    with pytest.raises(ConfigError, match=r"timeout_s must be > 0"):
+    with pytest.raises(ConfigError, match=r"models.answer.timeout_s: must be more than 0, got 0"):
         load_config(overrides=["models.answer.engine=openai", "models.answer.base_url=http://x:1/v1",
                                "models.answer.timeout_s=0"])
 

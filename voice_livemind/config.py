@@ -450,13 +450,17 @@ LIMITS = {
     "conversation.max_chars": at_least(0),
     "server.port": between(0, 65535),  # 0: any free port
     "server.max_sessions": at_least(1),
+    **{f"models.{role}.{key}": limit for role in ("inference", "answer") for key, limit in (
+        ("threads", at_least(1)), ("prefill_threads", at_least(0)),  # 0: the same as threads
+        ("timeout_s", above(0)), ("retries", at_least(0)))},
 }
 
 
 def _check_limits(config: Config) -> None:
     for key, (allowed, ok) in LIMITS.items():
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
+        value = config
+        for name in key.split("."):
+            value = getattr(value, name)
         if not ok(value):
             raise ConfigError(f"{key}: must be {allowed}, got {value}")
 
@@ -470,17 +474,10 @@ def _check_vad(vad: VADConfig) -> None:
 
 
 def _check_llm(path: str, llm: LLMConfig) -> None:
-    if llm.threads < 1:
-        raise ConfigError(f"{path}.threads: must be at least 1, got {llm.threads}")
-    if llm.prefill_threads < 0:
-        raise ConfigError(f"{path}.prefill_threads: must be 0 (same as threads) or more, got {llm.prefill_threads}")
     if llm.engine == "openai":
         if not llm.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"{path}.base_url: engine openai needs the server's URL (http://host:port/v1), got "
                               f"{llm.base_url!r}")
-        if llm.timeout_s <= 0 or llm.retries < 0:
-            raise ConfigError(f"{path}: timeout_s must be > 0 and retries 0 or more, got {llm.timeout_s} and "
-                              f"{llm.retries}")
     elif llm.base_url:
         raise ConfigError(f"{path}.base_url: only engine openai reads it (engine is {llm.engine}); set "
                           f"{path}.engine: openai or remove base_url")
