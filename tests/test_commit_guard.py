@@ -176,6 +176,35 @@ def test_passes_that_stop_agreeing_drop_the_prompt():
     assert len(backend.calls) == 2 + STALL_PASSES  # sure passes are never decoded twice
 
 
+def test_a_prompted_pass_that_hears_nothing_is_decoded_again_without_the_prompt():
+    # After a trim the prompt is a spoken list ("S equals one, R equals two, ..."): led by it, Whisper loops
+    # and every segment is dropped (2.4-2.7 s a pass in the real case, one after another). Without the
+    # prompt it hears the next option; the prompt is dropped.
+    NEXT = words((0.1, 0.5, " E,"), (0.6, 1.0, " S"), (1.0, 1.4, " equals"), (1.4, 1.8, " one."), score=SURE)
+
+    def respond(seconds, prompt, trimmed):
+        if not trimmed:
+            return HELLO[: 1 if seconds < 1.0 else 2]
+        return [] if prompt else NEXT[: 2 if seconds < 1.0 else 4]
+
+    asr, backend = make(respond, buffer_trim_s=30.0)
+    feed(asr, 1.5)
+    feed(asr, 0.5)
+    asr._buffer_t0 = 1.0  # as if trimmed: the prompt is "Hello there."
+    asr._buffer = asr._audio()[SR:]
+    before = len(backend.calls)
+    assert feed(asr, 0.5).unstable == "E, S equals one."
+    assert backend.calls[before:] == [(1.5, "Hello there."), (1.5, "")] and asr.prompt_drops == 1
+    assert asr.prompt() == ""
+
+
+def test_an_empty_pass_without_a_prompt_is_not_decoded_again():
+    asr, backend = make(lambda seconds, prompt, trimmed: [])
+    feed(asr, 0.5)
+    feed(asr, 0.5)
+    assert backend.calls == [(0.5, ""), (1.0, "")] and asr.prompt_drops == 0
+
+
 def test_clean_passes_are_decoded_once_and_commit_as_before():
     def respond(seconds, prompt, trimmed):
         return HELLO[: 1 if seconds < 1.0 else 2]

@@ -130,11 +130,18 @@ class StreamingASR:
 
     def recognise(self, request: PassRequest) -> list[Word]:
         """Run the backend on a pass (on any thread: it touches no state of this object but the request's
-        `guard`). With `asr.commit_guard`, a pass that echoes its prompt or doubts some of its words is
-        decoded again without the prompt, and the better of the two is kept."""
+        `guard`). With `asr.commit_guard`, a pass that echoes its prompt, doubts some of its words or hears
+        nothing at all is decoded again without the prompt, and the better of the two is kept. (Passes run
+        while speech is heard: one that hears nothing lost its way, often led into a loop by a prompt of
+        repetitive text, and the passes after it would do the same, at up to 2.7 s each.)"""
         words = self.backend.transcribe(request.audio, request.prompt, request.window_s)
-        if not (self.config.commit_guard and request.prompt and words):
+        if not (self.config.commit_guard and request.prompt):
             return words
+        if not words:
+            retry = self.backend.transcribe(request.audio, "", request.window_s)
+            if retry:
+                request.guard["prompt_dropped"] = True
+            return retry
         echo = echoes_prompt(words, request.prompt)
         doubts = sum(w.doubtful for w in words)
         if not echo and not doubts:
