@@ -137,17 +137,13 @@ class StreamingASR:
         words = self.backend.transcribe(request.audio, request.prompt, request.window_s)
         if not (self.config.commit_guard and request.prompt):
             return words
-        if not words:
-            retry = self.backend.transcribe(request.audio, "", request.window_s)
-            if retry:
-                request.guard["prompt_dropped"] = True
-            return retry
         echo = echoes_prompt(words, request.prompt)
         doubts = sum(w.doubtful for w in words)
-        if not echo and not doubts:
+        if words and not echo and not doubts:
             return words
         retry = self.backend.transcribe(request.audio, "", request.window_s)
-        if (echo and not echoes_prompt(retry, request.prompt)) or sum(w.doubtful for w in retry) < doubts:
+        if ((not words and retry) or (echo and not echoes_prompt(retry, request.prompt))
+                or sum(w.doubtful for w in retry) < doubts):
             request.guard["prompt_dropped"] = True
             return retry
         return words
