@@ -86,7 +86,7 @@ class ScriptedChatModel:
 
     def generate(self, messages, max_new_tokens, *, prefix="", first_word_choices=(), banned_first_words=(),
                  stop_at_newline=False,
-                 stop_when_answered=False, on_text=None, stop=None, repetition_penalty=1.0,
+                 stop_when_answered=False, stop_at=None, on_text=None, stop=None, repetition_penalty=1.0,
                  stoppable_prefill=False) -> Generation:
         replies = self.answer_replies if (self.answer_replies and prefix != "action") else self.replies
         reply = replies[len(self.calls) % len(replies)]
@@ -96,6 +96,8 @@ class ScriptedChatModel:
         body = reply[len(prefix):] if reply.startswith(prefix) else reply
         pieces = re.findall(r"\s*\S+", body)  # one "token" per word, with its leading space
         kept = []
+        start = prefix if reply.startswith(prefix) else ""
+        complete = False
         for piece in pieces[:max_new_tokens]:
             if stop is not None and stop.is_set():
                 break
@@ -103,8 +105,12 @@ class ScriptedChatModel:
             kept.append(piece)
             if on_text is not None:
                 on_text(piece)
-        text = (prefix if reply.startswith(prefix) else "") + "".join(kept)
-        reason = "stop_flag" if stop is not None and stop.is_set() else "cap" if len(kept) < len(pieces) else "end"
+            if stop_at is not None and stop_at(start + "".join(kept)):
+                complete = True
+                break
+        text = start + "".join(kept)
+        reason = ("stop_flag" if stop is not None and stop.is_set() else "complete" if complete
+                  else "cap" if len(kept) < len(pieces) else "end")
         return Generation(text, len(kept), 10, stop_reason=reason)
 
 

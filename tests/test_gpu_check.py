@@ -51,6 +51,19 @@ def test_stop_guard_answers_on_the_device_of_the_ids():
     assert flags.device == torch.device("meta") and flags.shape == (2,) and flags.dtype == torch.bool
 
 
+def test_the_stop_guard_ends_a_reply_the_caller_calls_whole():
+    from voice_livemind.llm.transformers_backend import _StopGuard
+
+    class Words:
+        def decode(self, ids, skip_special_tokens=True):
+            return " ".join(f"w{i}" for i in ids)
+
+    guard = _StopGuard(Words(), prompt_len=0, stop=None, newline_ids=set(), stop_when_answered=False,
+                       prefix="action", stop_at=lambda reply: " " in reply)
+    assert guard._check([7]) is None  # "actionw7"
+    assert guard._check([7, 8]) == "complete"  # "actionw7 w8"
+
+
 def test_gpu_speed_runs_on_the_cpu():
     """scripts/gpu_speed.py measures the engine with model-shaped random weights; on the CPU with the tiny
     shape it must print every measurement (its numbers are for the GPU box: README, "On a GPU box")."""

@@ -101,6 +101,27 @@ def test_the_inference_call_is_constrained_to_the_action_format():
     assert "action hypothesize." in model.calls[0][0]["content"]  # the complete set's system prompt
 
 
+def test_a_note_ends_with_its_first_sentence():
+    reply = "action inference. The farmer needs 400 m of fence. He also needs two gates and more text."
+    loop, model = make_loop([reply])
+    loop.observe("A farmer has a field of 120 by 80 metres. He")
+    result = loop.step()
+    # generation stopped one word after the sentence, the note is the sentence
+    assert result.generation.stop_reason == "complete"
+    assert result.generation.text == "action inference. The farmer needs 400 m of fence. He"
+    assert loop.memory.entries[0].text == "The farmer needs 400 m of fence."
+    loop_all, _ = make_loop([reply], note_sentences=0)
+    loop_all.observe("A farmer has a field of 120 by 80 metres. He")
+    assert loop_all.step().action.content == reply.removeprefix("action inference. ")
+
+
+def test_a_wait_stops_at_once():
+    loop, _ = make_loop(["action wait. actions of action. actions of action."])
+    loop.observe("Hello, I have a question. It")
+    result = loop.step()
+    assert result.action.name == "wait" and result.generation.tokens == 1
+
+
 def test_multi_turn_layout_in_the_loop():
     loop, model = make_loop(["action inference. Noted."], layout="multi_turn")
     loop.observe("First sentence here. Second sentence here. Third")

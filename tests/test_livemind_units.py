@@ -2,7 +2,8 @@
 
 import pytest
 
-from voice_livemind.livemind.actions import COMPLETE, SIMPLIFIED, Action, action_set, parse_reply
+from voice_livemind.livemind.actions import (COMPLETE, SIMPLIFIED, Action, action_set, first_sentences, parse_reply,
+                                             reply_complete)
 from voice_livemind.livemind.memory import Entry, InferenceMemory
 from voice_livemind.livemind.prompts import answer_messages, baseline_messages, inference_messages
 
@@ -59,6 +60,37 @@ def test_complete_set_accepts_background_and_hypothesize():
     assert parse_reply("Action Hypothesize: maybe Paris", COMPLETE) == Action("hypothesize", "maybe Paris", True)
     assert parse_reply("action wait. x", COMPLETE) == Action("wait", "", True)
     assert parse_reply("action dance. x", COMPLETE) == Action("inference", "action dance. x", False)
+
+
+def test_a_reply_that_names_a_second_action_takes_it():
+    # SmolLM2 chose " inference" under the constraint, then wrote its real choice (seen in replays)
+    assert parse_reply("action inference. action wait. actions of action.") == Action("wait", "", True)
+    assert parse_reply("action inference. Action items are due.") == Action("inference", "Action items are due.", True)
+
+
+@pytest.mark.parametrize(
+    "text, n, expected",
+    [
+        ("The car's speed is 60 km/h. It", 1, "The car's speed is 60 km/h."),
+        ("The car's speed is 60 km/h.", 1, None),  # the end is known only once a space follows it
+        ("x is 3.5 and y", 1, None),
+        ("Is it Paris? Yes. Then", 2, "Is it Paris? Yes."),
+        ('He said "stop." Then', 1, 'He said "stop."'),
+        ("One. Two. Three", 0, None),
+    ],
+)
+def test_first_sentences(text, n, expected):
+    assert first_sentences(text, n) == expected
+
+
+def test_reply_complete_at_wait_or_the_first_sentence():
+    assert reply_complete("action wait", SIMPLIFIED, 1)
+    assert not reply_complete("action", SIMPLIFIED, 1)
+    assert not reply_complete("action inference. The field is", SIMPLIFIED, 1)
+    assert reply_complete("action inference. The field is 120 m long. It", SIMPLIFIED, 1)
+    assert not reply_complete("action inference. The field is 120 m long. It", SIMPLIFIED, 2)
+    assert not reply_complete("action inference. The field is 120 m long. It", SIMPLIFIED, 0)
+    assert not reply_complete("Sure. The field is long. It", SIMPLIFIED, 1)  # not the format: the cap decides
 
 
 def test_default_allowed_set_is_simplified():

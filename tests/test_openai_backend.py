@@ -158,6 +158,16 @@ def test_newline_stop_ends_the_reply_at_its_first_line_break(remote):
 
 
 @pytest.mark.integration
+def test_the_callers_test_of_a_whole_reply_ends_it_as_in_process(remote, local):
+    def three_words(reply):
+        return len(reply.split()) > 3
+
+    got = remote.generate(QUESTION, 40, stop_at=three_words)
+    assert got.stop_reason == "complete" and len(got.text.split()) == 4
+    assert got.text == local.generate(QUESTION, 40, stop_at=three_words).text
+
+
+@pytest.mark.integration
 def test_the_stop_flag_closes_the_stream_early(remote):
     stop = threading.Event()
     pieces = []

@@ -171,6 +171,10 @@ class LiveMindConfig:
     # runs on its own lane either way: notes never hold it up.
     schedule: Literal["sequential", "preemptive"] = "preemptive"
     max_note_tokens: int = 48
+    # a note ends with its first `note_sentences` sentences (the prompt asks for "one short note"; SmolLM2
+    # went on to the token cap, 0.5-0.9 s a note, and fell behind the segments), or once it says "action
+    # wait". 0: only the cap and the line end stop it
+    note_sentences: int = 1
     # OS niceness of the notes' lane (0-19): > 0 puts recognition first, the notes take the compute it leaves
     # (measured here: a pass beside a note 1.6 s at 0, 1.4 s at 10, 1.1 s at 19 (alone 1.0 s); the note 29.5,
     # 25.2, 22.9 tok/s). At 19 the notes of the unseen questions no longer finished before the end of speech
@@ -438,6 +442,7 @@ LIMITS = {
     "livemind.min_segment_chars": at_least(0),
     "livemind.pause_break_ms": at_least(0),
     "livemind.max_note_tokens": at_least(1),
+    "livemind.note_sentences": at_least(0),
     "livemind.notes_nice": between(0, 19),
     "answer.max_new_tokens": at_least(1),
     "answer.repetition_penalty": above(0),

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from voice_livemind.config import LiveMindConfig
 from voice_livemind.conversation import after_system
 from voice_livemind.livemind import prompts
-from voice_livemind.livemind.actions import Action, action_set, parse_reply
+from voice_livemind.livemind.actions import Action, action_set, first_sentences, parse_reply, reply_complete
 from voice_livemind.livemind.memory import Entry, InferenceMemory
 from voice_livemind.livemind.segmenter import closed_segments
 from voice_livemind.llm.base import ChatModel, Generation, Message
@@ -66,6 +66,7 @@ class NoteRequest:
             # the reply must start "action <allowed name>" (a resumed one already has its name)
             first_word_choices=tuple(" " + name for name in loop.allowed) if self.prefix == "action" else (),
             stop_at_newline=True,
+            stop_at=loop.reply_complete if loop.config.note_sentences else None,
             stop=stop,
             repetition_penalty=loop.repetition_penalty,
             stoppable_prefill=loop.config.schedule == "preemptive",
@@ -160,7 +161,7 @@ class LiveMindLoop:
                                      request.spent + generation.tokens, request.entries)
             self.stats.yields += 1
             return StepResult(parse_reply(generation.text, self.allowed), request.new, generation, yielded=True)
-        action = parse_reply(generation.text, self.allowed)
+        action = self.parse(generation.text)
         if len(self.memory.entries) == request.entries:  # else a revision dropped what this note followed
             self.memory.add(Entry(request.new, action.name, action.content))
             self._align(self.segments)  # a revision that came while it ran drops it like any other note
@@ -169,6 +170,15 @@ class LiveMindLoop:
         self.stats.cap_hits += generation.stop_reason == "cap"
         self.stats.loops_stopped += generation.stop_reason == "loop"
         return StepResult(action, request.new, generation)
+
+    def reply_complete(self, reply: str) -> bool:
+        return reply_complete(reply, self.allowed, self.config.note_sentences)
+
+    def parse(self, reply: str) -> Action:
+        """A whole reply as a note: its first `note_sentences` sentences (the reply ends one token after them)."""
+        action = parse_reply(reply, self.allowed)
+        note = first_sentences(action.content, self.config.note_sentences)
+        return action if note is None else Action(action.name, note, action.parsed)
 
     def step(self, stop=None) -> StepResult | None:
         """One inference call, here and now."""

@@ -9,7 +9,7 @@ from typing import Callable, Protocol
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
 
-STOP_REASONS = ("end", "cap", "loop", "answer", "newline", "stop_flag")
+STOP_REASONS = ("end", "cap", "loop", "answer", "newline", "complete", "stop_flag")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ class ChatModel(Protocol):
         banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
+        stop_at: Callable[[str], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
@@ -73,6 +74,8 @@ class ChatModel(Protocol):
         `banned_first_words` is the opposite: the reply may not start with the first token of these.
         `stop_at_newline` ends the reply at its first line break (notes are one line);
         `stop_when_answered` ends it once it states "answer is (X)" (see llm.stopping).
+        `stop_at` ends it once `stop_at(reply so far, prefix included)` is true (reason "complete"): the
+        caller's own test that the reply is whole (a note ends with its first sentence).
         Every backend also stops repetition loops (llm.stopping.repeating_tail).
         `on_text` receives the reply as it streams (prefix excluded). `stop` ends generation early: it is
         checked once per token (an object with `is_set()`). `stoppable_prefill`: check it during a long

@@ -277,6 +277,7 @@ class LlamaCppChatModel:
         banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
+        stop_at: Callable[[str], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
@@ -324,7 +325,7 @@ class LlamaCppChatModel:
                 delta = stream.decode(piece)  # holds back the bytes of an unfinished character
                 if delta:
                     on_text(delta)
-            reason = self._check(new_ids, piece, stop, stop_at_newline, stop_when_answered, prefix)
+            reason = self._check(new_ids, piece, stop, stop_at_newline, stop_when_answered, stop_at, prefix)
             if reason is None and self._is_end(token):
                 reason = "end"
             if reason is None and (len(new_ids) >= max_new_tokens or self._llm.n_tokens + 1 >= self._n_ctx):
@@ -342,9 +343,9 @@ class LlamaCppChatModel:
                           stop_reason=reason, reused_tokens=reused)
 
     def _check(self, new_ids: list[int], piece: bytes, stop, stop_at_newline: bool, stop_when_answered: bool,
-               prefix: str) -> str | None:
+               stop_at, prefix: str) -> str | None:
         """After each token, as the transformers backend's stopping criterion: the caller's stop flag, a line
-        break, a repetition loop, a stated answer."""
+        break, a repetition loop, a stated answer, the caller's test of a whole reply."""
         if stop is not None and stop.is_set():
             return "stop_flag"
         if stop_at_newline and b"\n" in piece:
@@ -353,4 +354,6 @@ class LlamaCppChatModel:
             return "loop"
         if stop_when_answered and answer_stated(prefix + self._decode(new_ids)):
             return "answer"
+        if stop_at is not None and stop_at(prefix + self._decode(new_ids)):
+            return "complete"
         return None

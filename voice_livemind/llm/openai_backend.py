@@ -55,7 +55,7 @@ class _Stream:
     text: str = ""
     pieces: int = 0
     finish_reason: str | None = None
-    reason: str | None = None  # ours: stop_flag, newline, answer, loop
+    reason: str | None = None  # ours: stop_flag, newline, answer, loop, complete
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
@@ -396,6 +396,7 @@ class OpenAIChatModel:
         banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
+        stop_at: Callable[[str], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
@@ -418,6 +419,8 @@ class OpenAIChatModel:
                 return "loop"
             if stop_when_answered and answer_stated(prefix + reply):
                 return "answer"
+            if stop_at is not None and stop_at(prefix + reply):
+                return "complete"
             return None
 
         if stop is not None and stop.is_set():

@@ -177,6 +177,7 @@ class TransformersChatModel:
         banned_first_words: tuple[str, ...] = (),
         stop_at_newline: bool = False,
         stop_when_answered: bool = False,
+        stop_at: Callable[[str], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
         repetition_penalty: float = 1.0,
@@ -206,7 +207,7 @@ class TransformersChatModel:
             processors.append(_FirstWordConstraint(sorted(ids), prompt_len, ban=True))
 
         guard = _StopGuard(self.tokenizer, prompt_len, stop, self._newline_ids if stop_at_newline else set(),
-                           stop_when_answered, prefix)
+                           stop_when_answered, prefix, stop_at)
         streamer = None
         if on_text is not None:
             streamer = TextStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -272,16 +273,18 @@ class PrefixCache:
 
 
 class _StopGuard:
-    """Stopping criterion: the caller's stop flag, a line break, a stated answer, or a repetition loop."""
+    """Stopping criterion: the caller's stop flag, a line break, a stated answer, a repetition loop, or the
+    caller's test of a whole reply."""
 
     def __init__(self, tokenizer, prompt_len: int, stop, newline_ids: set[int], stop_when_answered: bool,
-                 prefix: str = ""):
+                 prefix: str = "", stop_at=None):
         self._tokenizer = tokenizer
         self._prefix = prefix  # a forced start of the reply ("The answer is (") counts as said
         self._prompt_len = prompt_len
         self._stop = stop
         self._newline_ids = newline_ids
         self._answered = stop_when_answered
+        self._stop_at = stop_at
         self.reason: str | None = None
 
     def __call__(self, input_ids, scores, **kwargs) -> bool:
@@ -300,6 +303,10 @@ class _StopGuard:
             return "newline"
         if repeating_tail(new_ids):
             return "loop"
-        if self._answered and answer_stated(self._prefix + self._tokenizer.decode(new_ids, skip_special_tokens=True)):
-            return "answer"
+        if self._answered or self._stop_at is not None:
+            reply = self._prefix + self._tokenizer.decode(new_ids, skip_special_tokens=True)
+            if self._answered and answer_stated(reply):
+                return "answer"
+            if self._stop_at is not None and self._stop_at(reply):
+                return "complete"
         return None
