@@ -177,3 +177,33 @@ def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
     assert tuple(model.encode(np.zeros((80, 3000), np.float32)).shape) == (1, 1500, 384)
     short = _normalise("".join(w.text for w in backend.transcribe(audio, "", window_s=16)))
     assert short == _normalise("".join(w.text for w in backend.transcribe(audio, ""))) == _normalise(reference)
+
+
+@pytest.mark.integration
+def test_a_pass_encodes_one_window_when_its_audio_fits_in_one():
+    """faster-whisper decodes the audio after a window's last word as a window of its own (a second encoder
+    run and decoding, here for the half sentence at the end of a streaming pass's buffer): a pass stops
+    after the first window. The cut and window are a streaming pass over multi_sentence that did this."""
+    config, _, _ = _real_model_and_speech()
+    audio = _read_16k(Path(__file__).parent.parent / "audio_fixtures" / "multi_sentence.wav")[: 7 * 16000]
+    backend = FasterWhisperBackend(config)
+    encoded = []
+    original = type(backend.model).encode
+
+    def counting(self, features):
+        result = original(self, features)  # raises before counting when it is a second window
+        encoded.append(features.shape)
+        return result
+
+    type(backend.model).encode = counting
+    try:
+        words = backend.transcribe(audio, "", window_s=16)
+        assert len(encoded) == 1
+        assert "good food" in "".join(w.text for w in words)
+        encoded.clear()
+        backend.model.window.frames = encoder_frames(7.0, 16)  # as before: faster-whisper goes on after the last word
+        list(backend.model.transcribe(audio, language="en", word_timestamps=True, without_timestamps=False,
+                                      temperature=0.0, beam_size=1, condition_on_previous_text=False)[0])
+        assert len(encoded) == 2
+    finally:
+        type(backend.model).encode = original
