@@ -3,6 +3,7 @@
 import pytest
 
 from voice_livemind.asr import LocalAgreement, Word
+from voice_livemind.asr.words import SegmentScore
 
 
 def hyp(*spec: str, start: float = 0.0, step: float = 0.5) -> list[Word]:
@@ -86,6 +87,18 @@ def test_flush_commits_the_latest_hypothesis():
     assert texts(la.committed) == ["a", "b", "d", "e"]
     assert la.unstable == []
     assert la.flush() == []
+
+
+def test_settle_commits_the_latest_hypothesis_up_to_a_doubtful_word():
+    la = LocalAgreement(2)
+    la.insert(hyp("a", "b", "c"))
+    latest = hyp("a", "b", "d", "e", "f")
+    doubt = SegmentScore(avg_logprob=-1.4, no_speech_prob=0.2, compression_ratio=1.3, doubtful=True)
+    latest[3] = Word(latest[3].start, latest[3].end, latest[3].text, doubt)
+    la.insert(latest)  # commits "a b"
+    assert texts(la.settle()) == ["d"]  # "e" is doubtful: it and what follows stay unstable
+    assert texts(la.committed) == ["a", "b", "d"] and texts(la.unstable) == ["e", "f"]
+    assert la.settle() == []
 
 
 def test_n1_commits_every_hypothesis():

@@ -35,8 +35,10 @@ def kinds(events):
 
 
 # The paper's timeline: a note runs to its end, the answer starts once the end of the turn is confirmed;
-# segments close on the committed text only (typed text is never revised).
-PAPER = {"livemind.schedule": "sequential", "answer.speculative": "false", "livemind.segments_from": "stable"}
+# segments close on the committed text only (typed text is never revised), words committed when two passes
+# agree (the paper streams text: no pass in a pause settles it).
+PAPER = {"livemind.schedule": "sequential", "answer.speculative": "false", "livemind.segments_from": "stable",
+         "asr.commit_in_pauses": "false"}
 
 
 def test_livemind_event_order_and_notes():

@@ -68,6 +68,18 @@ def test_stable_and_unstable_text_after_successive_steps():
     assert all(prompt == "" for _, prompt in backend.calls)  # nothing committed before the buffer yet
 
 
+def test_a_pass_taken_once_the_speaker_paused_commits_what_it_heard():
+    script = [(0.0, 0.3, " The"), (0.3, 0.7, " birch"), (0.7, 1.2, " canoe.")]
+    asr, backend = make(script, script, script)
+    asr.append(seconds(1.5))
+    first = asr.apply_pass(request := asr.take_pass(may_be_final=True, settles=True), asr.recognise(request))
+    assert (first.stable, first.unstable) == ("The birch canoe.", "")  # no second pass needed
+    assert request.window_s == 30.0  # the window of text that may be final
+    off, _ = make(script, commit_in_pauses=False)
+    off.append(seconds(1.5))
+    assert off.step(may_be_final=True).stable == ""  # without it: a second pass must agree
+
+
 def test_trim_at_committed_sentence_end_keeps_absolute_times():
     sentence = [(0.0, 1.0, " Hello"), (1.0, 2.0, " there."), (2.5, 3.0, " How")]
     asr, backend = make(

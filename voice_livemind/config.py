@@ -84,6 +84,9 @@ class ASRConfig:
     beam_size: int = 1
     interval_s: float = 0.7  # re-transcribe after this much new audio
     pause_pass_ms: int = 200  # in a pause: one pass over the speech not heard yet once it lasts this long
+    # that pass commits the words it heard (up to a doubtful one) without waiting for a second pass to agree:
+    # the speaker has finished them, and it is the pass whose text the end of the turn takes as final
+    commit_in_pauses: bool = True
     agreement_n: int = 2  # LocalAgreement-n: commit what the last n hypotheses agree on
     buffer_trim_s: float = 10.0  # trim the audio buffer at a committed sentence end once it is this long
     prompt_chars: int = 200  # committed text fed back to Whisper as its prompt

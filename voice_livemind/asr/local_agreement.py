@@ -49,6 +49,18 @@ class LocalAgreement:
         count = min([count, *(next((i for i, w in enumerate(h) if w.doubtful), len(h)) for h in self._history)])
         return self._commit(count)
 
+    def settle(self) -> list[Word]:
+        """Commit the latest hypothesis up to its first doubtful word, without waiting for agreement (a pass
+        that heard the speaker stop); the older hypotheses, which may disagree with it, are dropped."""
+        if not self._history:
+            return []
+        latest = self._history[-1]
+        count = next((i for i, w in enumerate(latest) if w.doubtful), len(latest))
+        self._committed.extend(latest[:count])
+        self._history.clear()
+        self._history.append(latest[count:])
+        return latest[:count]
+
     def flush(self) -> list[Word]:
         """Commit the whole latest hypothesis (end of utterance) and return the newly committed words."""
         words = self._commit(len(self._history[-1])) if self._history else []

@@ -42,6 +42,7 @@ class PassRequest:
     audio_t0: float  # input time of audio[0]
     heard_until: float  # input time of the end of `audio`
     window_s: float = WHOLE_WINDOW_S  # the encoder window it is recognised with
+    settles: bool = False  # taken once the speaker paused: its words are committed as they are (commit_in_pauses)
     guard: dict = field(default_factory=dict, compare=False)  # what `recognise` did: {"prompt_dropped": True}
 
 
@@ -100,19 +101,23 @@ class StreamingASR:
         """True once `interval_s` of audio arrived since the last pass."""
         return self._new_samples >= self.config.interval_s * self.sample_rate
 
-    def take_pass(self, may_be_final: bool = False) -> PassRequest:
+    def take_pass(self, may_be_final: bool = False, settles: bool = False) -> PassRequest:
         """The audio and prompt of the next pass: the whole buffer as it is now. A pass that `may_be_final`
         (taken in a pause or after the end of the turn: its hypothesis may be committed as it is) gets
-        `pause_window_s`; the others, whose words LocalAgreement filters, `encoder_window_s`."""
+        `pause_window_s`; the others, whose words LocalAgreement filters, `encoder_window_s`. One that
+        `settles` (taken once the speaker has paused long enough, `asr.pause_pass_ms`) commits its words
+        when `asr.commit_in_pauses`."""
         audio = self._audio().copy()
         self._new_samples = 0
-        window_s = self.config.pause_window_s if may_be_final else self.config.encoder_window_s
+        window_s = self.config.pause_window_s if may_be_final or settles else self.config.encoder_window_s
         return PassRequest(audio, self.prompt(), self._buffer_t0, self._buffer_t0 + audio.shape[0] / self.sample_rate,
-                           window_s)
+                           window_s, settles and self.config.commit_in_pauses)
 
     def apply_pass(self, request: PassRequest, words: list[Word]) -> Transcript:
         """Take a pass's words (times relative to its audio): commits what the last n passes agree on."""
         committed = self._agreement.insert([w.shifted(request.audio_t0) for w in words])
+        if request.settles:
+            committed += self._agreement.settle()
         self._heard_until = max(self._heard_until, request.heard_until)
         if self.config.commit_guard:
             self._stalled = self._stalled + 1 if words and not committed and request.prompt else 0

@@ -52,9 +52,11 @@ class Recognition:
     def run_pass(self, on_pass: OnPass, ending: bool = False) -> None:
         """One pass over the buffer as it is now; `on_pass` gets its result unless the turn has ended. A pass
         in a pause (or after the end of the turn) may make the final transcript: it gets the encoder window
-        of final text (`asr.pause_window_s`)."""
-        may_be_final = ending or self.endpointer.pause_s > 0.0
-        request, turn = self.asr.take_pass(may_be_final), self._turn
+        of final text (`asr.pause_window_s`), and once the pause is `asr.pause_pass_ms` long it commits
+        what it heard (`asr.commit_in_pauses`)."""
+        pause_s = self.endpointer.pause_s
+        settles = ending or pause_s >= self.config.pause_pass_ms / 1000  # the speaker has finished those words
+        request, turn = self.asr.take_pass(may_be_final=ending or pause_s > 0.0, settles=settles), self._turn
 
         def done(words) -> None:
             if turn != self._turn or words is None:
