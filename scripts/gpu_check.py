@@ -161,6 +161,12 @@ def feature_checks(engine, report: Report) -> None:
     report.check("stop flag", stopped.stop_reason == "stop_flag" and stopped.tokens <= 4,
                  f"stop_reason {stopped.stop_reason}, {stopped.tokens} tokens of at most 40")
 
+    # The caller's test of a whole reply (a note ends with its first sentence): here, once it has 3 tokens.
+    engine.forget()
+    whole = engine.generate(messages, 40, stop_at=lambda reply: len(tok.encode(reply, add_special_tokens=False)) >= 3)
+    report.check("whole-reply test", whole.stop_reason == "complete" and whole.tokens <= 4,
+                 f"stop_reason {whole.stop_reason}, {whole.tokens} tokens of at most 40")
+
     # Stoppable prefill: a long prompt prefilled in chunks is stopped after the first chunk, with no token
     # generated; the next call reuses what it prefilled.
     from voice_livemind.llm.transformers_backend import PREFILL_CHUNK
