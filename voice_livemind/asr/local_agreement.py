@@ -46,7 +46,7 @@ class LocalAgreement:
         count = _common_prefix_len(list(self._history))
         # A doubtful word (a likely hallucination, see Word.doubtful) is not committed, nor anything after
         # it, however many passes agree on it: it stays unstable until the end of the turn.
-        count = min([count, *(next((i for i, w in enumerate(h) if w.doubtful), len(h)) for h in self._history)])
+        count = min([count, *(_undoubted(h) for h in self._history)])
         return self._commit(count)
 
     def settle(self) -> list[Word]:
@@ -55,7 +55,7 @@ class LocalAgreement:
         if not self._history:
             return []
         latest = self._history[-1]
-        count = next((i for i, w in enumerate(latest) if w.doubtful), len(latest))
+        count = _undoubted(latest)
         self._committed.extend(latest[:count])
         self._history.clear()
         self._history.append(latest[count:])
@@ -92,6 +92,11 @@ class LocalAgreement:
             if tail == head:
                 return new[size:]
         return new
+
+
+def _undoubted(words: list[Word]) -> int:
+    """How many words come before the first doubtful one (all of them if none is)."""
+    return next((i for i, w in enumerate(words) if w.doubtful), len(words))
 
 
 def _common_prefix_len(hypotheses: list[list[Word]]) -> int:
