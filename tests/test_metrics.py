@@ -122,3 +122,27 @@ def test_a_resumed_turn_has_one_final_transcript_the_last():
               ev.TranscriptUpdate(t=3.0, turn=1, stable="A farmer has a field. How big is it?", unstable="", final=True),
               ev.TranscriptUpdate(t=5.0, turn=2, stable="Thanks.", unstable="", final=True)]
     assert final_transcripts(events) == {1: "A farmer has a field. How big is it?", 2: "Thanks."}
+
+
+def test_a_resumed_turn_times_its_answer_from_the_last_end_not_the_stopped_one():
+    # seen on long_question: the end model ended the turn in a pause, the answer had started, the user went
+    # on; that answer ended (interrupted) after the resume and its AnswerDone, 2 s before the true end of
+    # speech, was taken as the turn's "answer done" (-2.04 s)
+    import numpy as np
+
+    events = [ev.SpeechEnded(t=1.0, turn=1, audio_t=0.9, reason="end_model"),
+              ev.AnswerStarted(t=1.1, turn=1, mode="direct"),
+              ev.TurnResumed(t=1.4, turn=1, audio_t=1.3),
+              ev.AnswerDelta(t=1.41, turn=1, text="The"),
+              ev.AnswerDone(t=1.45, turn=1, text="", tokens=1, interrupted=True),
+              ev.SpeechEnded(t=3.5, turn=1, audio_t=3.2),
+              ev.TranscriptUpdate(t=3.6, turn=1, stable="A farmer. How big?", unstable="", final=True),
+              ev.AnswerStarted(t=3.65, turn=1, mode="direct"),
+              ev.AnswerDelta(t=3.8, turn=1, text="It"),
+              ev.SentenceReady(t=3.9, turn=1, text="It is big."),
+              ev.AnswerDone(t=4.0, turn=1, text="It is big.", tokens=4),
+              ev.TTSAudio(t=4.1, turn=1, samples=np.zeros(10, dtype=np.float32))]
+    latency = turn_latency(events, 1, true_speech_end=3.0)
+    assert latency["first_token_s"] == pytest.approx(0.8)
+    assert latency["answer_done_s"] == pytest.approx(1.0)
+    assert latency["first_audio_s"] == pytest.approx(1.1)

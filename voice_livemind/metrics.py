@@ -9,6 +9,23 @@ def _first(events, cls, turn):
     return next((e for e in events if isinstance(e, cls) and e.turn == turn), None)
 
 
+def _after_stopped_answer(after: list[ev.Event], before: list[ev.Event], turn: int) -> list[ev.Event]:
+    """The events after a resume, less the end of the answer that the resume stopped.
+
+    An answer started for the earlier end and still running when the user went on ends (interrupted) after
+    the `TurnResumed`; its `AnswerDone` and any last pieces are not milestones of the turn's real end.
+    """
+    started = sum(1 for e in before if isinstance(e, ev.AnswerStarted) and e.turn == turn)
+    done = sum(1 for e in before if isinstance(e, ev.AnswerDone) and e.turn == turn)
+    if started <= done:
+        return after
+    stopped_at = next((i for i, e in enumerate(after) if isinstance(e, ev.AnswerDone) and e.turn == turn), None)
+    if stopped_at is None:
+        return after
+    answer_events = (ev.AnswerDelta, ev.SentenceReady, ev.AnswerDone)
+    return [e for i, e in enumerate(after) if i > stopped_at or not isinstance(e, answer_events)]
+
+
 def final_transcripts(events: list[ev.Event]) -> dict[int, str]:
     """The final transcript of each turn. A turn that resumed (the end model ended it, then the user went
     on before any of the answer was heard) has one final transcript per end: the last holds all of it."""
@@ -64,7 +81,7 @@ def turn_latency(events: list[ev.Event], turn: int, true_speech_end: float | Non
     all_events = events
     resumed = [i for i, e in enumerate(events) if isinstance(e, ev.TurnResumed) and e.turn == turn]
     if resumed:  # the end model ended the turn, the user went on: its milestones are those of the last end
-        events = events[resumed[-1]:]
+        events = _after_stopped_answer(events[resumed[-1]:], events[:resumed[-1]], turn)
     ended = _first(events, ev.SpeechEnded, turn)
     if ended is None:
         raise ValueError(f"turn {turn} has no SpeechEnded event")
