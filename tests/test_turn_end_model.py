@@ -282,3 +282,51 @@ def test_a_transcript_ending_in_a_question_mark_ends_the_turn_after_question_end
     assert names.index("SpeculationStarted") < names.index("SpeechEnded") < names.index("SpeculationUsed")
     slow, _ = run(question(), p=0.1, **{"vad.question_end_ms": "0"})
     assert of(slow, ev.SpeechEnded)[0].t - ended.t == pytest.approx(0.9, abs=0.031)
+
+
+# -- the resume window: a fast answer is not heard while the user may still go on -----------------------
+def test_a_fast_answer_inside_a_short_pause_cuts_the_user_off_without_the_resume_window():
+    # the end model ends the turn 260 ms into a 0.4 s pause and the answer's audio is ready 0.4 s later
+    # (a 50 ms pass): without the window it is heard before the user goes on, who then barges in on it
+    # (seen on spoken multiple-choice questions read by Piper: answered after option E)
+    fast = dict(script=QUESTION + FOLLOW_UP, asr_cost=0.05, **{"answer.speculative": "false"})
+    cut, _ = run(question(pause_s=0.4), p=0.9, **fast, **{"vad.resume_window_ms": "0"})
+    assert of(cut, ev.TTSAudio)[0].t < of(cut, ev.BargeIn)[0].t and not of(cut, ev.TurnResumed)
+    assert [e.turn for e in of(cut, ev.TurnDone)] == [1, 2]
+    events, _ = run(question(pause_s=0.4), p=0.9, **fast)  # the default window, 500 ms
+    assert len(of(events, ev.TurnResumed)) == 1 and not of(events, ev.BargeIn)
+    assert [e.turn for e in of(events, ev.TurnDone)] == [1]
+    last_end = of(events, ev.SpeechEnded)[-1]
+    assert all(e.t > last_end.t for e in of(events, ev.TTSAudio))
+    assert of(events, ev.AnswerDone)[-1].text == "It is four."
+
+
+def test_the_answer_is_heard_once_the_window_after_the_speech_has_passed():
+    events, _ = run(question(), p=0.9, asr_cost=0.05, **{"vad.resume_window_ms": "800"})
+    ended = of(events, ev.SpeechEnded)[0]
+    audio = of(events, ev.TTSAudio)
+    assert ended.reason == "end_model" and ended.t < ended.audio_t + 0.8  # decided inside the window
+    assert audio[0].t == pytest.approx(ended.audio_t + 0.8)  # heard when it closes, not before
+    assert of(events, ev.TurnDone)[-1].turn == 1 and events[-1].kind == "TurnDone"
+    sooner, _ = run(question(), p=0.9, asr_cost=0.05, **{"vad.resume_window_ms": "0"})
+    assert of(sooner, ev.TTSAudio)[0].t < ended.audio_t + 0.8
+
+
+def test_a_short_sound_inside_the_window_holds_the_answer_until_it_is_ignored():
+    # 60 ms of sound 0.35 s into the pause (too short to resume the turn): the answer waits for the verdict on
+    # it, then is heard; one turn, no resume
+    audio = np.concatenate([silence(0.51), tone(1.5), silence(0.35), tone(0.12), silence(2.5)])
+    events, _ = run(audio, p=0.9, asr_cost=0.05)
+    ignored = of(events, ev.BargeInIgnored)
+    assert len(ignored) == 1 and not of(events, ev.TurnResumed)
+    assert of(events, ev.TTSAudio)[0].t >= ignored[0].t
+    assert [e.turn for e in of(events, ev.TurnDone)] == [1]
+
+
+def test_after_a_resume_the_end_model_hears_the_whole_turn_not_only_what_followed():
+    # it had heard only the speech since the resume: 1.5 s of "And three?" alone sounded finished to
+    # smart-turn (p 0.92 on a Piper question where the whole turn gave 0.11)
+    events, model = run(question(pause_s=0.4), p=0.9, script=QUESTION + FOLLOW_UP, **{"answer.speculative": "false"})
+    assert len(of(events, ev.TurnResumed)) == 1 and len(model.heard) == 2
+    first, second = model.heard
+    assert second == pytest.approx(first + 0.4 + 1.5, abs=0.031)  # from the turn's start, as the first did

@@ -63,6 +63,11 @@ class VADConfig:
     # A turn the end model ended resumes when the user goes on (barge_in.min_speech_ms of speech) before
     # any of its answer was heard: the answer is dropped, the turn continues and is answered when it ends.
     resume: bool = True
+    # ... and its answer is not heard before this much silence after the speech it ended, nor while speech
+    # that started since is still too short to tell (0: at once). With a fast answer the first audio came
+    # 0.3 s after the end model's decision, inside a synthetic voice's 0.4 s gaps between listed options:
+    # the user was answered mid-question and could no longer resume.
+    resume_window_ms: int = 500
     # Speech confirmation: "silero", a frame is speech only when webrtcvad says so and Silero VAD's speech
     # probability reached silero_threshold within the last 200 ms (steady noise opens and holds no turn);
     # "none": webrtcvad alone.
@@ -431,6 +436,7 @@ LIMITS = {
     "vad.end_model_every_ms": at_least(0),  # 0: asked once per pause
     "vad.question_end_ms": at_least(0),  # 0: off
     "vad.no_words_s": at_least(0),  # 0: off
+    "vad.resume_window_ms": at_least(0),  # 0: off
     "asr.cpu_threads": at_least(0),  # 0: CTranslate2 picks
     "asr.beam_size": at_least(1),
     "asr.agreement_n": at_least(1),

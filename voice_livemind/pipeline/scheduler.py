@@ -80,6 +80,11 @@ class Pipeline:
         self._resumable = False  # the end model ended this turn: speech before its answer is heard resumes it
         self._said_turn = 0  # the last turn whose answer was heard (audio played)
         self._abandoned: set[int] = set()  # answers dropped by a resumed turn (id): they report no TurnDone
+        # The resume window (vad.resume_window_ms): a resumable turn's answer audio waits here until the
+        # window after the speech has passed in silence; the answer's end waits with it.
+        self._window_until = 0.0
+        self._windowed: list[tuple[np.ndarray, int, str, int]] = []
+        self._finished_in_window: Answer | None = None
         self.conversation = Conversation(config.conversation)
         self.turn = 0
         self.state = TurnState.IDLE
@@ -156,6 +161,8 @@ class Pipeline:
         """When the loop must look again even if no message comes: the next frame, or the end of playback
         when something waits for the assistant to fall silent."""
         wake = source.next_arrival()
+        if self._windowed and self._window_until > self.clock.now():
+            wake = min(wake, self._window_until)  # the window ends: the answer is heard
         if (self.turn_taking.queued is not None or self.turn_taking.candidate is not None) and self.speaking.playing:
             wake = min(wake, self.speaking.playback_end)
         return wake
@@ -190,6 +197,8 @@ class Pipeline:
                 self.recognition.run_pass(self._on_pass, ending=True)  # the final pass: the last words were not heard yet
             else:
                 self._final_transcript()
+        if self._windowed:
+            self._close_resume_window()
         if self.state is TurnState.ANSWERING and self._answer_due is not None and model_free:
             text, self._answer_due = self._answer_due, None
             self._answer = self._new_answer(text, speculative=False)
@@ -258,6 +267,8 @@ class Pipeline:
                   detected_audio_t=self.endpointer.position)
         self.state, self._ending_since = TurnState.ENDING, self.clock.now()
         self._resumable = boundary.reason in ("end_model", "question") and self.config.vad.resume
+        window = self.config.vad.resume_window_ms / 1000
+        self._window_until = boundary.audio_t + window if self._resumable and window else 0.0
         self.thinking.yield_note()  # the note yields to the end of the turn
 
     def _on_pass(self, transcript: Transcript, heard_until: float, compute_s: float) -> None:
@@ -318,6 +329,9 @@ class Pipeline:
     def _answer_finished(self, answer: Answer) -> None:
         if answer.held is not None:
             return  # a speculative answer, all of it ready: it waits for the end of the turn (or is discarded)
+        if self._windowed and answer is self._answer:
+            self._finished_in_window = answer  # all of it ready, none of it heard yet: the turn may resume
+            return
         if id(answer) in self._abandoned:
             self._abandoned.discard(id(answer))
             return  # its turn was resumed: that turn goes on and will be answered anew
@@ -349,7 +363,9 @@ class Pipeline:
                 self._abandoned.add(id(answer))
         if self.speculation.answer is not None:
             self.speculation.discard("speech")
-        self._answer_due, self._resumable = None, False
+        self._answer_due, self._resumable, self._window_until = None, False, 0.0
+        self._windowed, self._finished_in_window = [], None  # never heard
+        self.turn_taking.resumed()
         for frame in gap:
             asr.append(frame.samples)
         self.state = TurnState.LISTENING
@@ -357,9 +373,30 @@ class Pipeline:
         return True
 
     def _play(self, samples: np.ndarray, sample_rate: int, text: str, turn: int) -> None:
+        if self._window_until and turn == self.turn:
+            if self._windowed or self._in_resume_window():
+                self._windowed.append((samples, sample_rate, text, turn))
+                return
+            self._window_until = 0.0  # the answer is heard: the turn can no longer resume
         self._said_turn = max(self._said_turn, turn)
         self.speaking.play(samples, sample_rate)
         self.emit(ev.TTSAudio, turn=turn, samples=samples, sample_rate=sample_rate, text=text)
+
+    def _in_resume_window(self) -> bool:
+        """The user may still be going on: the window after the speech the end model ended has not passed,
+        or speech has started since and is not yet long enough to resume the turn or to be ignored."""
+        return self.clock.now() < self._window_until - 1e-9 or self.turn_taking.candidate is not None
+
+    def _close_resume_window(self) -> None:
+        """The window has passed in silence: the answer is heard, and ends if it had all been said."""
+        if self._in_resume_window():
+            return
+        windowed, self._windowed = self._windowed, []
+        for item in windowed:
+            self._play(*item)
+        finished, self._finished_in_window = self._finished_in_window, None
+        if finished is not None:
+            self._answer_finished(finished)
 
     def _speaking(self) -> bool:
         """The assistant is answering (from the end of the turn on) or its audio is still playing."""
@@ -375,6 +412,7 @@ class Pipeline:
             answer.recorded = True
             self.conversation.add(answer.text, " ".join(p.text for p in answer.pieces if p.played))
         playing = self.speaking.stop()
+        self._windowed, self._finished_in_window = [], None
         self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=candidate.detected_audio_t,
                   generation_stopped=generating, playback_stopped=playing)
         if self.state is TurnState.ENDING or (self.state is TurnState.ANSWERING and answer is None):

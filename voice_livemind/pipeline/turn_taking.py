@@ -57,6 +57,7 @@ class TurnTaking:
         self.preroll_s = config.vad.preroll_ms / 1000
         self._recent: deque[AudioFrame] = deque(maxlen=math.ceil(END_MODEL_WINDOW_S * 1000 / config.vad.frame_ms))
         self._utterance_t0 = 0.0  # where the end model's audio starts: the utterance's start less the pre-roll
+        self._turn_t0 = 0.0  # the same for the turn before the latest start: a resumed turn goes back to it
 
     def feed(self, frame: AudioFrame, speaking: bool, playing: bool,
              to_turn: Callable[[np.ndarray], None]) -> tuple[list[Decided], bool]:
@@ -115,6 +116,12 @@ class TurnTaking:
             return None
         return frames
 
+    def resumed(self) -> None:
+        """The speech that just started continues the turn the end model had ended: the end model hears the
+        whole turn again, not only what was said since (alone, a second of speech after a pause sounded
+        finished: p 0.92 where the whole turn gave 0.11, and the answer cut the user off)."""
+        self._utterance_t0 = self._turn_t0
+
     def verdict(self, question: Question, p_complete: float, speaking: bool) -> list[Decided]:
         """The model's p(complete) for `question`: the end of the utterance when it sounds finished and the
         user is still silent in that pause."""
@@ -129,7 +136,7 @@ class TurnTaking:
 
     def _on_boundary(self, boundary: Boundary, speaking: bool) -> list[Decided]:
         if boundary.kind is BoundaryKind.START:
-            self._utterance_t0 = boundary.audio_t - self.preroll_s
+            self._turn_t0, self._utterance_t0 = self._utterance_t0, boundary.audio_t - self.preroll_s
             frames = list(self.preroll)
             self.preroll.clear()
             if speaking:
