@@ -164,3 +164,33 @@ def test_run_one_reads_the_latency_and_coverage_off_the_events(monkeypatch):
     assert (rec["segments_closed"], rec["segments_noted"], rec["note_coverage"]) == (2, 1, 0.5)
     assert rec["speculative"] and not rec["answer_first"]  # read off AnswerStarted
     assert rec["speech_end_source"] == "sidecar" and rec["v2v_s"] == pytest.approx(3.6 - rec["speech_end_s"])
+    assert rec["cut_offs"] == 0
+
+
+class CutOffPipeline(EventPipeline):
+    """The turn ended in a pause and its answer was heard before the user went on (turn 1); the rest of the
+    question was turn 2, answered after the true end (2.03 s, the sidecar's)."""
+
+    def run(self, samples):
+        from voice_livemind import events as ev
+
+        audio = np.zeros(10, dtype=np.float32)
+        return [ev.SpeechStarted(0.3, 1, 0.3), ev.SpeechEnded(1.0, 1, 0.8),
+                ev.TranscriptUpdate(1.0, 1, "SHA-1 has", "", final=True),
+                ev.AnswerStarted(1.1, 1, "direct"), ev.TTSAudio(1.4, 1, audio), ev.AnswerDone(1.3, 1, "Sorry.", 2),
+                ev.BargeIn(1.6, 1, 1.5, 1.6), ev.SpeechStarted(1.6, 2, 1.5), ev.SpeechEnded(2.3, 2, 2.03),
+                ev.TranscriptUpdate(2.4, 2, "A 160 bits.", "", final=True),
+                ev.AnswerStarted(2.4, 2, "direct", forced_start="The answer is ("), ev.AnswerDelta(2.5, 2, "The answer is (A"),
+                ev.TTSAudio(2.7, 2, audio), ev.AnswerDone(2.6, 2, "The answer is (A).", 2), ev.TurnDone(2.8, 2)]
+
+
+def test_an_answer_heard_before_the_user_finished_counts_as_a_cut_off_and_the_last_turn_is_timed(monkeypatch):
+    monkeypatch.setattr("voice_livemind.pipeline.Pipeline", CutOffPipeline)
+    model = Forgetful()
+    shared = {"config": load_config(), "asr": None, "tts": None}
+    fixture = find_inputs([], 0)[0]  # short_question.wav: speech ends at 2.03 s
+    rec = run_one(fixture, "direct", shared, model, model, "realtime")
+    assert rec["cut_offs"] == 1 and rec["answer_first"] and rec["answer"] == "The answer is (A)."
+    assert rec["v2v_s"] == pytest.approx(2.7 - 2.03) and rec["eou_detected_s"] == pytest.approx(2.3 - 2.03)
+    summary = summarise([rec, {**rec, "cut_offs": 0}], ["direct"])
+    assert summary["modes"]["direct"]["cut_off_items"] == 1

@@ -100,16 +100,19 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     pipeline = Pipeline(config, backends, make_clock(pacing), NullSink(), mode=pipeline_mode)
     events = pipeline.run(samples)
     record = {"file": path.name, "mode": mode, "pacing": pacing, "audio_s": round(samples.shape[0] / 16000, 3)}
-    done = next((e for e in events if isinstance(e, ev.AnswerDone)), None)
+    done = next((e for e in reversed(events) if isinstance(e, ev.AnswerDone)), None)
     if done is None:
         return {**record, "error": "no answer (no speech or no words recognised)"}
+    # The question's answer is the last turn's: an earlier turn answered aloud was a cut-off (the end of
+    # the turn was decided in a pause and the answer heard before the user went on).
+    cut_offs = len({e.turn for e in events if isinstance(e, ev.TTSAudio) and e.turn < done.turn})
     latency = turn_latency(events, done.turn, sidecar.speech_end if sidecar else None)
     truth = sidecar.answer if sidecar else None
     prediction = extract_answer(done.text)
     transcript = final_transcripts(events)[done.turn]
     # the answer that was given: a turn that resumed had an earlier one, dropped unheard
     started = [e for e in events if isinstance(e, ev.AnswerStarted) and e.turn == done.turn][-1]
-    return {**record, **latency, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
+    return {**record, **latency, "cut_offs": cut_offs, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
             "answer_tokens": done.tokens, "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
             "answer_first": bool(started.forced_start), "speculative": started.speculative,
             "truth": truth, "prediction": prediction, "correct": (prediction == truth) if truth else None}
@@ -137,6 +140,7 @@ def summarise(records: list[dict], modes) -> dict:
             "accuracy": (sum(r["correct"] for r in graded) / len(graded)) if graded else None,
             "accuracy_text": accuracy_text(sum(r["correct"] for r in graded), len(graded)),
             "answer_first": sum(r.get("answer_first", False) for r in rows),  # turns where it engaged
+            "cut_off_items": sum(1 for r in rows if r.get("cut_offs")),  # answered aloud before the user finished
             "speculative_answers": sum(r.get("speculative", False) for r in rows),  # turns answered by one
             "n_multiple_choice": len(graded),
             "answer_cap_hits": sum(r["hit_token_cap"] for r in rows),
@@ -253,7 +257,7 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
         ("median_answer_done_s", "median answer done (s)"), ("mean_answer_done_s", "mean answer done (s)"),
         ("median_audio_done_s", "median audio done (s)"), ("accuracy_text", "accuracy (MC) [95% CI]"),
         ("n_multiple_choice", "MC n"), ("answer_first", "answer-first"), ("speculative_answers", "speculative"),
-        ("median_note_coverage", "median note coverage")])
+        ("cut_off_items", "cut off"), ("median_note_coverage", "median note coverage")])
     stages = markdown_table([{"mode": m, **v["stages_median_s"]} for m, v in summary["modes"].items()],
                             [("mode", "mode")] + [(k, label) for k, label in STAGES])
     speculation = "".join(
@@ -269,7 +273,9 @@ def write_report(out: Path, records: list[dict], summary: dict, header: str) -> 
     shown = [r for r in records if r.get("pacing", pacings[0]) == pacings[0]]  # the plots: the first pacing
     text = (f"{header}\n\nSeconds from the true end of speech; answer done: the end of generation (the paper's "
             f"measure), audio done: the end of the spoken answer; answer-first: turns whose answer was forced to "
-            f"start with an option letter; speculative: turns answered by an answer started in the pause"
+            f"start with an option letter; speculative: turns answered by an answer started in the pause; cut off: "
+            f"items where an answer was heard before the user had finished (the latencies are those of the last "
+            f"turn, answered after the true end)"
             + (f" ({pacings[0]} pacing)" if len(pacings) > 1 else "") + f".\n\n{table}\nMedian waterfall (s after "
             f"the end of speech):\n\n{stages}\n{reductions}{speculation}{coverage_report(shown)}"
             f"{pacing_report(summary)}")
