@@ -183,9 +183,11 @@ def test_the_real_encoder_reads_only_the_window_and_hears_the_same_words():
 def test_a_pass_encodes_one_window_when_its_audio_fits_in_one():
     """faster-whisper decodes the audio after a window's last word as a window of its own (a second encoder
     run and decoding, here for the half sentence at the end of a streaming pass's buffer): a pass stops
-    after the first window. The cut and window are a streaming pass over multi_sentence that did this."""
+    after the first window. The cuts are streaming buffers where faster-whisper did this: multi_sentence at
+    7 s on the machine of 2026-11-30, long_question at 12 s on the one of 2026-12-01 (where the timestamps
+    of int8 decoding differ, so does the tail); a cut where it does not shows nothing."""
     config, _, _ = _real_model_and_speech()
-    audio = _read_16k(Path(__file__).parent.parent / "audio_fixtures" / "multi_sentence.wav")[: 7 * 16000]
+    fixtures = Path(__file__).parent.parent / "audio_fixtures"
     backend = FasterWhisperBackend(config)
     encoded = []
     original = type(backend.model).encode
@@ -195,15 +197,21 @@ def test_a_pass_encodes_one_window_when_its_audio_fits_in_one():
         encoded.append(features.shape)
         return result
 
+    tails = 0
     type(backend.model).encode = counting
     try:
-        words = backend.transcribe(audio, "", window_s=16)
-        assert len(encoded) == 1
-        assert "good food" in "".join(w.text for w in words)
-        encoded.clear()
-        backend.model.window.frames = encoder_frames(7.0, 16)  # as before: faster-whisper goes on after the last word
-        list(backend.model.transcribe(audio, language="en", word_timestamps=True, without_timestamps=False,
-                                      temperature=0.0, beam_size=1, condition_on_previous_text=False)[0])
-        assert len(encoded) == 2
+        for name, cut_s, words in (("multi_sentence", 7.0, "good food"), ("multi_sentence", 7.5, "good food"),
+                                   ("long_question", 11.5, "fence"), ("long_question", 12.0, "fence")):
+            audio = _read_16k(fixtures / f"{name}.wav")[: int(cut_s * 16000)]
+            encoded.clear()
+            heard = "".join(w.text for w in backend.transcribe(audio, "", window_s=16))
+            assert len(encoded) == 1 and words in heard, (name, cut_s, heard)
+            encoded.clear()
+            backend.model.window.frames = encoder_frames(cut_s, 16)  # as before: on after the last word
+            list(backend.model.transcribe(audio, language="en", word_timestamps=True, without_timestamps=False,
+                                          temperature=0.0, beam_size=1, condition_on_previous_text=False)[0])
+            tails += len(encoded) == 2
     finally:
         type(backend.model).encode = original
+    if not tails:
+        pytest.skip("on this CPU faster-whisper decoded no tail window at these cuts: the stop was not exercised")
