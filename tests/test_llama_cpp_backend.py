@@ -283,3 +283,26 @@ def test_the_end_of_turn_probability_reads_the_template_token_after_the_users_wo
     after = model.generate(messages, 8).text
     model.forget()
     assert model.generate(messages, 8).text == after
+
+
+@integration
+def test_requantize_makes_one_cached_copy_of_the_wanted_kind_and_reuses_it(tmp_path, monkeypatch):
+    from voice_livemind.llm.llama_cpp_backend import LlamaCppChatModel, file_type, gguf_file, requantized
+
+    monkeypatch.setenv("VOICE_LIVEMIND_CACHE", str(tmp_path))
+    packaged = gguf_file("packaged:smollm2-135m-instruct")
+    assert requantized(packaged, "") == packaged and file_type(packaged) == 3  # Q4_1, read as it is
+    copy = requantized(packaged, "q8_0")
+    assert copy.parent == tmp_path / "requantized" and file_type(copy) == 7  # Q8_0
+    made = copy.stat().st_mtime_ns
+    assert requantized(packaged, "q8_0") == copy and copy.stat().st_mtime_ns == made  # made once
+    assert requantized(copy, "q8_0") == copy  # a file of that kind already is not copied again
+    assert not list(copy.parent.glob("*.part"))
+    config = load_config(overrides=["models.answer.requantize=q8_0", "models.answer.threads=1"])
+    model = LlamaCppChatModel(config.models.answer)
+    try:
+        reply = model.generate([{"role": "user", "content": QUESTION}], 8, prefix="The answer is (",
+                               first_word_choices=LETTERS)
+        assert reply.text[len("The answer is ("):][:1] in LETTERS
+    finally:
+        model.close()

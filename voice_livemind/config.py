@@ -128,6 +128,11 @@ class LLMConfig:
     # on one thread (two threads stall when the other core is busy), reading the prompt on every core.
     prefill_threads: int = 0
     reuse_kv_cache: bool = True  # keep the last call's key/value cache and reuse its shared prefix
+    # llama_cpp only (other engines ignore it). "": run the .gguf as it is. "q8_0" / "q4_0": run a copy
+    # re-quantised once by llama.cpp's own quantiser (kept in the model cache). llama.cpp has no fast batched
+    # path for some quantisations: here the packaged Q4_1 read prompts at half the speed of its Q8_0 copy and
+    # decoded slower too (bench llm). The weights change slightly, so near-tie tokens may differ.
+    requantize: Literal["", "q8_0", "q4_0"] = "q8_0"
     # engine openai only. base_url: the API root, e.g. http://127.0.0.1:8000/v1 (required).
     base_url: str = ""
     api_key_env: str = "OPENAI_API_KEY"  # the environment variable holding the API key (unset: no key sent)

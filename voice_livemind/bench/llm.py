@@ -36,7 +36,7 @@ from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 from voice_livemind.livemind.memory import Entry
 
-ENGINES = ("llama_cpp", "transformers", "openai")
+ENGINES = ("llama_cpp", "llama_cpp:q8_0", "llama_cpp:q4_0", "transformers", "openai")  # llama_cpp:KIND: requantize
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu_pro_validation.json"
 
 
@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "mmlu_pro_validation.json if present, else the shipped validation split)")
     parser.add_argument("--limit", type=int, default=3, help="questions (default 3)")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["llama_cpp", "transformers"],
-                        help="openai: a serving engine at --base-url (the same model served there; its chat "
+                        help="llama_cpp:q8_0: the model re-quantised (models.<role>.requantize); "
+                             "openai: a serving engine at --base-url (the same model served there; its chat "
                              "template read from models.answer.model unless models.answer.chat_template names it)")
     parser.add_argument("--base-url", default="", help="engine openai: the server, e.g. http://127.0.0.1:8000/v1")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="thread counts (default 1 2)")
@@ -199,7 +200,11 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for engine in args.engines:
-        llm = dataclasses.replace(config.models.answer, engine=engine, threads=max(args.threads))
+        name, _, kind = engine.partition(":")
+        llm = dataclasses.replace(config.models.answer, engine=name, threads=max(args.threads),
+                                  requantize=kind or config.models.answer.requantize)
+        if name == "llama_cpp" and llm.requantize:
+            engine = f"llama_cpp:{llm.requantize}"
         if engine == "openai":
             if not (args.base_url or llm.base_url):
                 raise SystemExit("bench llm: engine openai needs --base-url (or models.answer.base_url)")

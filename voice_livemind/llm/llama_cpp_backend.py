@@ -57,6 +57,59 @@ def gguf_file(location: str) -> Path:
     return path
 
 
+# llama.cpp's file types (enum llama_ftype) of the re-quantised copies `requantize` can make
+REQUANTIZE_TYPES = {"q4_0": 2, "q8_0": 7}
+
+
+def file_type(path: Path) -> int | None:
+    """The GGUF's `general.file_type` (llama_ftype), None when it does not say."""
+    import gguf
+
+    try:
+        field = gguf.GGUFReader(path).fields.get("general.file_type")
+    except (ValueError, OSError, IndexError, KeyError):  # not a GGUF: the loader names the problem
+        return None
+    return None if field is None else int(field.parts[field.data[0]][0])
+
+
+def requantized(path: Path, kind: str) -> Path:
+    """`path` itself (kind ""), or its copy re-quantised to `kind` with llama.cpp's quantiser, made once into
+    the model cache (well under a second for the packaged 135M model) and reused."""
+    if not kind:
+        return path
+    import ctypes
+    import logging
+    import os
+
+    import llama_cpp
+
+    from voice_livemind.models import cache_dir
+
+    target = cache_dir() / "requantized" / f"{path.stem}.{kind}.gguf"
+    if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
+        return target
+    kept = file_type(path)  # (reading the header takes ~2 s: only when there is no copy yet)
+    if kept is None or kept == REQUANTIZE_TYPES[kind]:
+        return path  # already of that kind, or unreadable (the loader then says what is wrong with it)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")  # renamed when whole: readers never see half
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype, params.allow_requantize, params.nthread = REQUANTIZE_TYPES[kind], True, 0
+    chatter = logging.getLogger("llama-cpp-python")  # llama.cpp's log: a line per tensor unless errors only
+    level = chatter.level
+    chatter.setLevel(logging.ERROR)
+    try:
+        failed = llama_cpp.llama_model_quantize(str(path).encode(), str(partial).encode(), ctypes.byref(params)) != 0
+    finally:
+        chatter.setLevel(level)
+    if failed:
+        partial.unlink(missing_ok=True)
+        raise ModelNotFoundError(f"llama.cpp could not re-quantise {path} to {kind}; set requantize: \"\" to run "
+                                 "the file as it is")
+    partial.replace(target)
+    return target
+
+
 def render_chat_template(template: str, messages: list[Message], add_generation_prompt: bool,
                          special_tokens: dict[str, str]) -> str:
     """Render a chat template as transformers' apply_chat_template does (sandboxed jinja2, trim_blocks and
@@ -96,7 +149,7 @@ class LlamaCppChatModel:
                                      f"{INSTALL_HINT}") from err
         self._lib = llama_cpp
         self.name = config.model
-        path = gguf_file(config.model)
+        path = requantized(gguf_file(config.model), config.requantize)
         device = config.device
         if device == "auto":
             n_gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
