@@ -293,7 +293,7 @@ def test_a_fast_answer_inside_a_short_pause_cuts_the_user_off_without_the_resume
     cut, _ = run(question(pause_s=0.4), p=0.9, **fast, **{"vad.resume_window_ms": "0"})
     assert of(cut, ev.TTSAudio)[0].t < of(cut, ev.BargeIn)[0].t and not of(cut, ev.TurnResumed)
     assert [e.turn for e in of(cut, ev.TurnDone)] == [1, 2]
-    events, _ = run(question(pause_s=0.4), p=0.9, **fast)  # the default window, 500 ms
+    events, _ = run(question(pause_s=0.4), p=0.9, **fast)  # the default window, 600 ms
     assert len(of(events, ev.TurnResumed)) == 1 and not of(events, ev.BargeIn)
     assert [e.turn for e in of(events, ev.TurnDone)] == [1]
     last_end = of(events, ev.SpeechEnded)[-1]

@@ -65,9 +65,9 @@ class VADConfig:
     resume: bool = True
     # ... and its answer is not heard before this much silence after the speech it ended, nor while speech
     # that started since is still too short to tell (0: at once). With a fast answer the first audio came
-    # 0.3 s after the end model's decision, inside a synthetic voice's 0.4 s gaps between listed options:
-    # the user was answered mid-question and could no longer resume.
-    resume_window_ms: int = 500
+    # 0.3 s after the end model's decision, inside a synthetic voice's 0.33-0.45 s gaps between listed
+    # options: the user was answered mid-question and could no longer resume.
+    resume_window_ms: int = 600
     # Speech confirmation: "silero", a frame is speech only when webrtcvad says so and Silero VAD's speech
     # probability reached silero_threshold within the last 200 ms (steady noise opens and holds no turn);
     # "none": webrtcvad alone.
