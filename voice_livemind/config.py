@@ -114,7 +114,7 @@ class ASRConfig:
 
 @dataclass
 class LLMConfig:
-    # llama_cpp: llama.cpp (llama-cpp-python) runs a .gguf file as it is, quantised: ~5x faster decoding than
+    # llama_cpp: llama.cpp (llama-cpp-python) runs a .gguf file, quantised (see requantize): ~5x faster decoding than
     # transformers on CPU; the model must be a .gguf (a packaged: model, a path to a .gguf file, or a folder
     # holding one). transformers: Hugging Face transformers, for hub ids and GPUs (a GGUF is dequantised once).
     # openai: a serving engine behind an OpenAI-compatible API (vLLM, SGLang, llama.cpp's server) at base_url;
