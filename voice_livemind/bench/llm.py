@@ -36,7 +36,8 @@ from voice_livemind.cli_options import add_config_options, config_from_args
 from voice_livemind.livemind import prompts
 from voice_livemind.livemind.memory import Entry
 
-ENGINES = ("llama_cpp", "llama_cpp:q8_0", "llama_cpp:q4_0", "transformers", "openai")  # llama_cpp:KIND: requantize
+# llama_cpp: with the config's models.answer.requantize; llama_cpp:KIND with that one (none: the file as it is)
+ENGINES = ("llama_cpp", "llama_cpp:none", "llama_cpp:q8_0", "llama_cpp:q4_0", "transformers", "openai")
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mmlu_pro_validation.json"
 
 
@@ -45,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                        "mmlu_pro_validation.json if present, else the shipped validation split)")
     parser.add_argument("--limit", type=int, default=3, help="questions (default 3)")
     parser.add_argument("--engines", nargs="+", choices=ENGINES, default=["llama_cpp", "transformers"],
-                        help="llama_cpp:q8_0: the model re-quantised (models.<role>.requantize); "
+                        help="llama_cpp:none|q8_0|q4_0: the file as it is or re-quantised (models.<role>.requantize; "
+                             "llama_cpp alone: as the config says); "
                              "openai: a serving engine at --base-url (the same model served there; its chat "
                              "template read from models.answer.model unless models.answer.chat_template names it)")
     parser.add_argument("--base-url", default="", help="engine openai: the server, e.g. http://127.0.0.1:8000/v1")
@@ -201,10 +203,10 @@ def run(args) -> int:
     records = []
     for engine in args.engines:
         name, _, kind = engine.partition(":")
-        llm = dataclasses.replace(config.models.answer, engine=name, threads=max(args.threads),
-                                  requantize=kind or config.models.answer.requantize)
-        if name == "llama_cpp" and llm.requantize:
-            engine = f"llama_cpp:{llm.requantize}"
+        requantize = config.models.answer.requantize if not kind else "" if kind == "none" else kind
+        llm = dataclasses.replace(config.models.answer, engine=name, threads=max(args.threads), requantize=requantize)
+        if name == "llama_cpp":
+            engine = f"llama_cpp:{requantize or 'none'}"  # the row says which file ran
         if engine == "openai":
             if not (args.base_url or llm.base_url):
                 raise SystemExit("bench llm: engine openai needs --base-url (or models.answer.base_url)")

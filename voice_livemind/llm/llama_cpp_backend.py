@@ -78,6 +78,7 @@ def requantized(path: Path, kind: str) -> Path:
     if not kind:
         return path
     import ctypes
+    import hashlib
     import logging
     import os
 
@@ -85,7 +86,8 @@ def requantized(path: Path, kind: str) -> Path:
 
     from voice_livemind.models import cache_dir
 
-    target = cache_dir() / "requantized" / f"{path.stem}.{kind}.gguf"
+    where = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]  # two files of one name stay apart
+    target = cache_dir() / "requantized" / f"{path.stem}.{where}.{kind}.gguf"
     if target.exists() and target.stat().st_mtime >= path.stat().st_mtime:
         return target
     kept = file_type(path)  # (reading the header takes ~2 s: only when there is no copy yet)
