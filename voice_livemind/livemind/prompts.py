@@ -21,9 +21,10 @@ LAYOUTS = ("single", "u-pli", "u-spi", "ua-pil", "multi_turn")
 FINISHED = "(The user has finished speaking.)"  # ends the last user turn of a multi-turn answer prompt
 
 # In the multi-turn layout every earlier assistant turn starts "action ...": a small model answering at the
-# end of that conversation imitates it ("action inference. I'm glad to hear that."). Answers may not start
-# so (applied to every mode alike).
-NOT_AN_ANSWER_START = ("action", " action", "Action")
+# end of that conversation imitates it ("action inference. I'm glad to hear that."). After the notes it also
+# apologised first ("I'm sorry for any confusion. The capital of France is Paris."): a sentence spoken
+# before the answer. Answers may not start so (applied to every mode alike).
+NOT_AN_ANSWER_START = ("action", " action", "Action", "I", " I")
 
 def _numbered(notes: list[str]) -> str:
     return "\n".join(f"({i}) {note}" for i, note in enumerate(notes, 1)) if notes else "(none yet)"
