@@ -112,7 +112,8 @@ def run_one(path: Path, mode: str, shared, large, small, pacing: str) -> dict:
     transcript = final_transcripts(events)[done.turn]
     # the answer that was given: a turn that resumed had an earlier one, dropped unheard
     started = [e for e in events if isinstance(e, ev.AnswerStarted) and e.turn == done.turn][-1]
-    return {**record, **latency, "cut_offs": cut_offs, "v2v_s": latency["first_audio_s"], "note_coverage": note_coverage(latency),
+    return {**record, **latency, "cut_offs": cut_offs, "v2v_s": latency["first_audio_s"],
+            "note_coverage": note_coverage(latency),
             "answer_tokens": done.tokens, "hit_token_cap": done.hit_token_cap, "transcript": transcript, "answer": done.text,
             "answer_first": bool(started.forced_start), "speculative": started.speculative,
             "truth": truth, "prediction": prediction, "correct": (prediction == truth) if truth else None}

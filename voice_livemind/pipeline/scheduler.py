@@ -363,8 +363,8 @@ class Pipeline:
                 self._abandoned.add(id(answer))
         if self.speculation.answer is not None:
             self.speculation.discard("speech")
-        self._answer_due, self._resumable, self._window_until = None, False, 0.0
-        self._windowed, self._finished_in_window = [], None  # never heard
+        self._answer_due, self._resumable = None, False
+        self._drop_resume_window()
         self.turn_taking.resumed()
         for frame in gap:
             asr.append(frame.samples)
@@ -398,6 +398,10 @@ class Pipeline:
         if finished is not None:
             self._answer_finished(finished)
 
+    def _drop_resume_window(self) -> None:
+        """The user went on (the turn resumed, or a barge-in): what waited in the window is never heard."""
+        self._window_until, self._windowed, self._finished_in_window = 0.0, [], None
+
     def _speaking(self) -> bool:
         """The assistant is answering (from the end of the turn on) or its audio is still playing."""
         return self.state in (TurnState.ENDING, TurnState.ANSWERING) or self.speaking.playing
@@ -412,7 +416,7 @@ class Pipeline:
             answer.recorded = True
             self.conversation.add(answer.text, " ".join(p.text for p in answer.pieces if p.played))
         playing = self.speaking.stop()
-        self._windowed, self._finished_in_window = [], None
+        self._drop_resume_window()
         self.emit(ev.BargeIn, audio_t=candidate.audio_t, detected_audio_t=candidate.detected_audio_t,
                   generation_stopped=generating, playback_stopped=playing)
         if self.state is TurnState.ENDING or (self.state is TurnState.ANSWERING and answer is None):
